@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck djangocheck pytest worker clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## Set up and serve the site on http://127.0.0.1:8000 with the embedded defaults.
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## Everything CI runs: lint, format, types, Django checks, migrations, tests.
+test: lint typecheck djangocheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy passwordless accounts config tests
+
+djangocheck: $(STAMP)
+	$(BIN)/python manage.py check --fail-level WARNING
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+## A Celery worker for the mail path (needs CELERY_BROKER_URL or REDIS_URL).
+worker: $(STAMP)
+	$(BIN)/celery -A config.celery_app worker --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) var

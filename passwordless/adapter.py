@@ -1,0 +1,129 @@
+"""Policy a project may change by subclassing ``DefaultAdapter``.
+
+Name the subclass in ``PASSWORDLESS_ADAPTER``. The service layer asks the
+adapter *what* the site allows (who may sign in, how users are created, how
+mail is sent, where people land); the rules that keep sign-in safe (expiry,
+attempts, single use) stay in the services and cannot be adapted away.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.http import HttpRequest
+from django.shortcuts import resolve_url
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.module_loading import import_string
+
+from .addresses import mask_email
+from .conf import app_settings
+
+if TYPE_CHECKING:
+    from .models import LoginRequest
+
+__all__ = ["DefaultAdapter", "get_adapter"]
+
+
+class DefaultAdapter:
+    # Who may sign in.
+
+    def get_user(self, email: str) -> AbstractBaseUser | None:
+        """The account owning a canonical address, or ``None``."""
+        user_model = get_user_model()
+        field = user_model.get_email_field_name()
+        return user_model._default_manager.filter(**{f"{field}__iexact": email}).first()
+
+    def can_sign_in(self, user: AbstractBaseUser) -> bool:
+        """Inactive accounts get no email and no session."""
+        return bool(getattr(user, "is_active", True))
+
+    def is_signup_open(self, email: str) -> bool:
+        return app_settings.SIGNUP_ENABLED
+
+    def create_user(self, email: str) -> AbstractBaseUser:
+        """Create the account of a first verified sign-in, with an unusable password."""
+        user_model = get_user_model()
+        manager: Any = user_model._default_manager
+        fields: dict[str, Any] = {user_model.get_email_field_name(): email}
+        if user_model.USERNAME_FIELD != user_model.get_email_field_name():
+            fields[user_model.USERNAME_FIELD] = email
+        user: AbstractBaseUser = manager.create_user(password=None, **fields)
+        return user
+
+    # Mail.
+
+    def enqueue_login_email(self, login_request: LoginRequest) -> None:
+        """Queue the email after the transaction commits: the request only carries an id.
+
+        Like Celery's ``delay_on_commit``, but a broker that refuses the task
+        must not turn into an error page: the row stays ``pending`` and can be
+        sent again later.
+        """
+        from .tasks import send_login_email
+
+        transaction.on_commit(
+            functools.partial(send_login_email.delay, login_request.pk), robust=True
+        )
+
+    def send_login_email(self, login_request: LoginRequest, *, code: str, link: str) -> None:
+        """Render and send the one email holding both the code and the link."""
+        to = login_request.user.email if login_request.user else login_request.email  # type: ignore[attr-defined]
+        context = {
+            "code": code,
+            "link": link,
+            "email": to,
+            "masked_email": mask_email(to),
+            "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
+            "site_url": app_settings.SITE_URL,
+        }
+        subject = render_to_string("passwordless/email/login_subject.txt", context)
+        message = EmailMultiAlternatives(
+            subject=" ".join(subject.split()),
+            body=render_to_string("passwordless/email/login_body.txt", context),
+            from_email=app_settings.FROM_EMAIL,
+            to=[to],
+        )
+        message.attach_alternative(
+            render_to_string("passwordless/email/login_body.html", context), "text/html"
+        )
+        message.send()
+
+    # URLs.
+
+    def build_link_url(self, token: str) -> str:
+        """The emailed link, always from ``SITE_URL``, never from the request's Host."""
+        path = reverse("passwordless:link", kwargs={"token": token})
+        return f"{app_settings.SITE_URL}{path}"
+
+    def is_safe_next_url(self, url: str, request: HttpRequest | None) -> bool:
+        """Only paths on this site, or absolute URLs on ``SITE_URL``'s host."""
+        site = urlsplit(app_settings.SITE_URL or "")
+        return url_has_allowed_host_and_scheme(
+            url,
+            allowed_hosts={site.netloc} if site.netloc else set(),
+            require_https=site.scheme == "https",
+        )
+
+    def get_login_redirect_url(self, login_request: LoginRequest | None) -> str:
+        if login_request is not None and login_request.next_url:
+            return login_request.next_url
+        return resolve_url(app_settings.LOGIN_REDIRECT_URL)
+
+
+@functools.cache
+def _adapter_class(path: str) -> type[DefaultAdapter]:
+    cls: type[DefaultAdapter] = import_string(path)
+    return cls
+
+
+def get_adapter() -> DefaultAdapter:
+    """An instance of the adapter named by ``PASSWORDLESS_ADAPTER``."""
+    return _adapter_class(app_settings.ADAPTER)()

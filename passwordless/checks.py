@@ -1,0 +1,64 @@
+"""System checks for configurations that would make sign-in unsafe or broken."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.checks import CheckMessage, Error, Tags, register
+
+from .conf import app_settings
+
+__all__ = ["check_site_url", "check_user_model"]
+
+
+@register(Tags.security, deploy=False)
+def check_site_url(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Emailed links are built from SITE_URL alone, never from the Host header."""
+    site_url = app_settings.SITE_URL
+    if not site_url:
+        return [
+            Error(
+                "PASSWORDLESS_SITE_URL is not set.",
+                hint="Set it to the scheme and host of the emailed links, "
+                "e.g. 'https://login.example.com'.",
+                id="passwordless.E001",
+            )
+        ]
+    parts = urlsplit(site_url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+        return [
+            Error(
+                f"PASSWORDLESS_SITE_URL {site_url!r} is not a scheme and host.",
+                hint="Use the form 'https://login.example.com', without a path.",
+                id="passwordless.E002",
+            )
+        ]
+    if parts.scheme != "https" and not settings.DEBUG:
+        return [
+            Error(
+                "PASSWORDLESS_SITE_URL must use https when DEBUG is off.",
+                hint="Links sent over http can be read and used by anyone on the path.",
+                id="passwordless.E003",
+            )
+        ]
+    return []
+
+
+@register(Tags.models)
+def check_user_model(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    user_model = get_user_model()
+    field_name = user_model.get_email_field_name()
+    if field_name not in {f.name for f in user_model._meta.get_fields()}:
+        return [
+            Error(
+                f"The user model {user_model._meta.label} has no email field {field_name!r}.",
+                hint="Sign-in by email needs a user model with an email field "
+                "(set EMAIL_FIELD on the model).",
+                id="passwordless.E004",
+            )
+        ]
+    return []

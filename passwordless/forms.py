@@ -1,0 +1,68 @@
+"""Input schemas, shared by the HTML pages and the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .addresses import MAX_EMAIL_LENGTH, normalize_email
+from .conf import app_settings
+
+__all__ = ["CodeForm", "LoginForm"]
+
+
+class LoginForm(forms.Form):
+    email = forms.CharField(
+        label="Email address",
+        strip=False,
+        widget=forms.EmailInput(
+            attrs={
+                "autocomplete": "email",
+                "autofocus": True,
+                "maxlength": MAX_EMAIL_LENGTH,
+                "spellcheck": "false",
+            }
+        ),
+        error_messages={"required": "Enter your email address."},
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "spellcheck": "false",
+            }
+        ),
+        error_messages={"required": "Enter the code from the email."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        length = app_settings.CODE_LENGTH
+        self.fields["code"].widget.attrs.update(
+            {"pattern": r"[0-9 \-]*", "maxlength": length + 2, "size": length + 2}
+        )
+
+    def clean_code(self) -> str:
+        """Accept ``123 456`` or ``123-456`` as typed; anything but digits is an error."""
+        length = app_settings.CODE_LENGTH
+        code = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
+        if len(code) != length or not (code.isascii() and code.isdigit()):
+            raise ValidationError(
+                "Enter the %(length)d-digit code from the email.",
+                code="malformed_code",
+                params={"length": length},
+            )
+        return code

@@ -1,0 +1,99 @@
+"""Sign-in requests and the keyed hashes of the secrets emailed for them.
+
+A ``LoginRequest`` is also the mail outbox: its ``delivery`` field is the
+state of the one email it owes, advanced by the worker.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+
+from . import clock
+
+__all__ = ["LoginRequest", "LoginSecret"]
+
+
+def new_public_id() -> str:
+    """An unguessable identifier (128 random bits) for URLs, sessions and APIs."""
+    return secrets.token_urlsafe(16)
+
+
+class LoginRequestQuerySet(models.QuerySet["LoginRequest"]):
+    def pending(self) -> LoginRequestQuerySet:
+        """Requests that could still be completed: not used, locked or ended, not expired."""
+        return self.filter(status=LoginRequest.Status.PENDING, expires_at__gt=clock.now())
+
+
+class LoginRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SIGNED_IN = "signed_in", "Signed in"
+        LOCKED = "locked", "Locked"
+        ENDED = "ended", "Ended"
+
+    class Delivery(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        DEFERRED = "deferred", "Deferred (will retry)"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired before sending"
+        SUPPRESSED = "suppressed", "Not sent (no account may sign in)"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    email = models.EmailField(max_length=254, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="login_requests",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    delivery = models.CharField(max_length=16, choices=Delivery.choices, default=Delivery.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sends = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    requester_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    next_url = models.CharField(max_length=2000, blank=True)
+
+    objects = LoginRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["delivery", "created_at"], name="passwordless_delivery_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"sign-in request {self.pk}"
+
+    def is_expired(self, at: datetime | None = None) -> bool:
+        """Expired once the server clock reaches ``expires_at``."""
+        return (at or clock.now()) >= self.expires_at
+
+
+class LoginSecret(models.Model):
+    """One minted code and link of a request, stored only as keyed hashes.
+
+    A resend adds a row; the most recent few stay valid because mail is often
+    delayed and the person may be reading an older message.
+    """
+
+    request = models.ForeignKey(LoginRequest, on_delete=models.CASCADE, related_name="secrets")
+    code_hash = models.CharField(max_length=64)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"secret {self.pk} of request {self.request_id}"

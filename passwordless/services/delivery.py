@@ -1,0 +1,117 @@
+"""Sending the sign-in email: the worker's side of the flow.
+
+The secrets are minted here, in the worker, so they never cross the broker.
+The row is locked while its email is sent, and an email already sent is not
+sent again: a task delivered twice, or run by two workers, sends once.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
+from django.db import transaction
+
+from .. import clock, signals
+from ..adapter import get_adapter
+from ..addresses import mask_email
+from ..conf import app_settings
+from ..crypto import hash_code, hash_token, mint_code, mint_token
+from ..models import LoginRequest, LoginSecret
+
+__all__ = ["deliver_login_email", "is_permanent_failure", "mark_delivery_failed"]
+
+logger = logging.getLogger("passwordless")
+
+Delivery = LoginRequest.Delivery
+_SENDABLE = (Delivery.PENDING, Delivery.DEFERRED)
+
+
+def deliver_login_email(login_request_id: int) -> str:
+    """Mint a code and link for the request, email them, and return the delivery state.
+
+    Transient failures (connection errors, SMTP 4xx) leave the request
+    ``deferred`` and re-raise so the task retries; permanent ones (SMTP 5xx)
+    mark it ``failed``.
+    """
+    try:
+        return _deliver(login_request_id)
+    except Exception as exc:
+        if is_permanent_failure(exc):
+            logger.warning(
+                "sign-in email refused: request=%s error=%s", login_request_id, type(exc).__name__
+            )
+            _set_delivery(login_request_id, Delivery.FAILED)
+            return Delivery.FAILED
+        logger.warning(
+            "sign-in email deferred: request=%s error=%s", login_request_id, type(exc).__name__
+        )
+        _set_delivery(login_request_id, Delivery.DEFERRED)
+        raise
+
+
+def mark_delivery_failed(login_request_id: int) -> None:
+    """Called when the task gives up retrying."""
+    _set_delivery(login_request_id, Delivery.FAILED)
+
+
+def is_permanent_failure(exc: BaseException) -> bool:
+    """SMTP 5xx answers will not change on retry; everything else might."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
+
+
+def _deliver(login_request_id: int) -> str:
+    adapter = get_adapter()
+    now = clock.now()
+    with transaction.atomic():
+        login_request = (
+            LoginRequest.objects.select_for_update(skip_locked=True)
+            .filter(pk=login_request_id)
+            .first()
+        )
+        if login_request is None:
+            # Deleted, or another worker holds it right now: nothing to do.
+            return "skipped"
+        if login_request.delivery not in _SENDABLE:
+            return str(login_request.delivery)
+        if login_request.status != LoginRequest.Status.PENDING or login_request.is_expired(now):
+            login_request.delivery = Delivery.EXPIRED
+            login_request.save(update_fields=["delivery"])
+            return Delivery.EXPIRED
+
+        user = adapter.get_user(login_request.email)
+        login_request.user = user  # type: ignore[assignment]
+        may_sign_in = adapter.can_sign_in(user) if user else adapter.is_signup_open(login_request.email)
+        if not may_sign_in:
+            login_request.delivery = Delivery.SUPPRESSED
+            login_request.save(update_fields=["user", "delivery"])
+            logger.info("sign-in email not sent (no eligible account): request=%s", login_request.pk)
+            return Delivery.SUPPRESSED
+
+        code, token = mint_code(), mint_token()
+        LoginSecret.objects.create(
+            request=login_request,
+            code_hash=hash_code(login_request.public_id, code),
+            token_hash=hash_token(token),
+            created_at=now,
+        )
+        login_request.expires_at = now + app_settings.REQUEST_LIFETIME
+        login_request.delivery = Delivery.SENT
+        login_request.sent_at = now
+        login_request.sends += 1
+        login_request.save(update_fields=["user", "expires_at", "delivery", "sent_at", "sends"])
+        # Sent inside the transaction: if the mail server refuses, the secret
+        # is rolled back with everything else and never becomes valid.
+        adapter.send_login_email(login_request, code=code, link=adapter.build_link_url(token))
+
+    logger.info(
+        "sign-in email sent: request=%s to=%s", login_request.pk, mask_email(login_request.email)
+    )
+    signals.login_code_sent.send(LoginRequest, login_request=login_request)
+    return Delivery.SENT
+
+
+def _set_delivery(login_request_id: int, state: str) -> None:
+    LoginRequest.objects.filter(pk=login_request_id, delivery__in=_SENDABLE).update(delivery=state)

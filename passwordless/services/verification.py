@@ -1,0 +1,189 @@
+"""Checking a code or a link, and consuming it exactly once.
+
+Every check runs under a row lock on the request (``select_for_update``), so
+concurrent submissions of the same secret are serialised and only the first
+can consume it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from .. import clock, signals
+from ..adapter import get_adapter
+from ..conf import app_settings
+from ..crypto import codes_match, hash_code, hash_token
+from ..errors import SignInError
+from ..models import LoginRequest, LoginSecret
+
+__all__ = [
+    "LinkPreview",
+    "confirm_link",
+    "preview_link",
+    "preview_link_hash",
+    "refusal",
+    "verify_code",
+]
+
+logger = logging.getLogger("passwordless")
+
+Status = LoginRequest.Status
+
+
+@dataclass(frozen=True)
+class LinkPreview:
+    """What the confirmation page of a magic link may show; holds no secret."""
+
+    token_hash: str
+    login_request: LoginRequest
+
+
+def refusal(login_request: LoginRequest, now: datetime) -> str | None:
+    """The error code that stops this request from completing, or ``None``."""
+    if login_request.status == Status.SIGNED_IN:
+        return "already_used"
+    if login_request.status == Status.LOCKED:
+        return "request_locked"
+    if login_request.status == Status.ENDED:
+        return "request_ended"
+    if login_request.is_expired(now):
+        return "expired"
+    return None
+
+
+def verify_code(
+    public_id: str, code: str, *, request: HttpRequest | None = None
+) -> tuple[LoginRequest, AbstractBaseUser]:
+    """Consume the request if ``code`` is one of its live codes; count a failure otherwise.
+
+    ``code`` must already have the shape of a code (``forms.CodeForm``).
+    Raises ``SignInError``; after ``MAX_ATTEMPTS`` wrong codes the request is
+    locked and even the right code fails.
+    """
+    now = clock.now()
+    with transaction.atomic():
+        login_request = _locked_request(public_id=public_id)
+        if login_request is None:
+            raise SignInError("no_request")
+        reason = refusal(login_request, now)
+        if reason is None:
+            digest = hash_code(login_request.public_id, code)
+            # Every candidate is compared, so timing does not tell which one matched.
+            matches = [codes_match(s.code_hash, digest) for s in _live_secrets(login_request, now)]
+            if any(matches):
+                return login_request, _complete(login_request, now)
+            reason = _count_failure(login_request)
+    _report_failure(login_request, reason, request)
+    attempts_left = max(app_settings.MAX_ATTEMPTS - login_request.attempts, 0)
+    raise SignInError(reason, attempts_left=attempts_left)
+
+
+def preview_link(token: str) -> LinkPreview:
+    """Look a link up without consuming anything: opening a link must change nothing,
+    because mail scanners open links before people do."""
+    return preview_link_hash(hash_token(token))
+
+
+def preview_link_hash(token_hash: str) -> LinkPreview:
+    secret = LoginSecret.objects.select_related("request").filter(token_hash=token_hash).first()
+    if secret is None:
+        raise SignInError("invalid_link")
+    reason = refusal(secret.request, clock.now()) or _secret_refusal(secret, clock.now())
+    if reason is not None:
+        raise SignInError(reason)
+    return LinkPreview(token_hash=token_hash, login_request=secret.request)
+
+
+def confirm_link(
+    token_hash: str, *, request: HttpRequest | None = None
+) -> tuple[LoginRequest, AbstractBaseUser]:
+    """Consume the request of a previewed link; the person pressed the button."""
+    now = clock.now()
+    secret = LoginSecret.objects.filter(token_hash=token_hash).only("request_id").first()
+    if secret is None:
+        raise SignInError("invalid_link")
+    with transaction.atomic():
+        login_request = _locked_request(pk=secret.request_id)
+        if login_request is None:
+            raise SignInError("invalid_link")
+        reason = refusal(login_request, now)
+        if reason is None:
+            live = {s.token_hash for s in _live_secrets(login_request, now)}
+            if token_hash in live:
+                return login_request, _complete(login_request, now)
+            reason = "expired"
+    _report_failure(login_request, reason, request)
+    raise SignInError(reason)
+
+
+def _locked_request(**lookup: object) -> LoginRequest | None:
+    return (
+        LoginRequest.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(**lookup)
+        .first()
+    )
+
+
+def _live_secrets(login_request: LoginRequest, now: datetime) -> list[LoginSecret]:
+    """The most recent secrets of the request that have not expired."""
+    recent = login_request.secrets.all()[: app_settings.VALID_SECRETS]
+    return [s for s in recent if _secret_refusal(s, now) is None]
+
+
+def _secret_refusal(secret: LoginSecret, now: datetime) -> str | None:
+    if now >= secret.created_at + app_settings.REQUEST_LIFETIME:
+        return "expired"
+    newest = secret.request.secrets.values_list("pk", flat=True)[: app_settings.VALID_SECRETS]
+    if secret.pk not in list(newest):
+        return "expired"
+    return None
+
+
+def _count_failure(login_request: LoginRequest) -> str:
+    login_request.attempts += 1
+    if login_request.attempts >= app_settings.MAX_ATTEMPTS:
+        login_request.status = Status.LOCKED
+        login_request.completed_at = clock.now()
+    login_request.save(update_fields=["attempts", "status", "completed_at"])
+    return "request_locked" if login_request.status == Status.LOCKED else "invalid_code"
+
+
+def _complete(login_request: LoginRequest, now: datetime) -> AbstractBaseUser:
+    """Mark the request used and return the account to sign in, creating it if allowed."""
+    user = _resolve_user(login_request)
+    if user is None:
+        raise SignInError("account_disabled" if login_request.user else "signup_closed")
+    login_request.completed_at = now
+    login_request.user = user  # type: ignore[assignment]
+    login_request.status = Status.SIGNED_IN
+    login_request.save(update_fields=["user", "status", "completed_at"])
+    return user
+
+
+def _resolve_user(login_request: LoginRequest) -> AbstractBaseUser | None:
+    adapter = get_adapter()
+    user: AbstractBaseUser | None = login_request.user or adapter.get_user(login_request.email)
+    if user is not None:
+        return user if adapter.can_sign_in(user) else None
+    if not adapter.is_signup_open(login_request.email):
+        return None
+    try:
+        with transaction.atomic():
+            return adapter.create_user(login_request.email)
+    except IntegrityError:
+        # Created a moment ago by a sign-in of the same address on another request.
+        return adapter.get_user(login_request.email)
+
+
+def _report_failure(login_request: LoginRequest, reason: str, request: HttpRequest | None) -> None:
+    logger.info("sign-in refused: request=%s reason=%s", login_request.pk, reason)
+    signals.login_failed.send(
+        LoginRequest, login_request=login_request, request=request, reason=reason
+    )

@@ -1,0 +1,20 @@
+"""Signals sent by the service layer.
+
+``login_requested(sender, login_request, request)``
+    A sign-in was started; ``request`` is the ``HttpRequest`` or ``None``.
+``login_code_sent(sender, login_request)``
+    The worker handed the email to the mail backend.
+``user_signed_in(sender, user, login_request, request, method)``
+    A code or link was accepted and ``login()`` ran; ``method`` is ``"code"`` or ``"link"``.
+``login_failed(sender, login_request, request, reason)``
+    A code or link was refused; ``reason`` is the error code (``"invalid_code"``...).
+"""
+
+from django.dispatch import Signal
+
+__all__ = ["login_code_sent", "login_failed", "login_requested", "user_signed_in"]
+
+login_requested = Signal()
+login_code_sent = Signal()
+user_signed_in = Signal()
+login_failed = Signal()

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "passwordless"
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("code/", views.CodeView.as_view(), name="code"),
+    path("code/resend/", views.resend_view, name="resend"),
+    path("link/", views.LinkConfirmView.as_view(), name="link-confirm"),
+    path("link/<str:token>/", views.LinkView.as_view(), name="link"),
+    path("logout/", views.logout_view, name="logout"),
+]
