@@ -9,6 +9,7 @@ attempts, single use) stay in the services and cannot be adapted away.
 from __future__ import annotations
 
 import functools
+import logging
 from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from .models import LoginRequest
 
 __all__ = ["DefaultAdapter", "get_adapter"]
+
+logger = logging.getLogger("passwordless")
 
 
 class DefaultAdapter:
@@ -69,9 +72,15 @@ class DefaultAdapter:
         """
         from .tasks import send_login_email
 
-        transaction.on_commit(
-            functools.partial(send_login_email.delay, login_request.pk), robust=True
-        )
+        pk = login_request.pk
+
+        def enqueue() -> None:
+            try:
+                send_login_email.delay(pk)
+            except Exception:
+                logger.exception("could not queue the sign-in email: request=%s", pk)
+
+        transaction.on_commit(enqueue)
 
     def send_login_email(self, login_request: LoginRequest, *, code: str, link: str) -> None:
         """Render and send the one email holding both the code and the link."""

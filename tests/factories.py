@@ -1,0 +1,55 @@
+"""factory_boy factories. ``issue_secret`` returns a secret's raw values beside the stored hashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+
+from passwordless import clock
+from passwordless.crypto import hash_code, hash_token, mint_code, mint_token
+from passwordless.models import LoginRequest, LoginSecret
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"person{n}@example.org")
+    password = factory.django.Password(None)
+
+
+class LoginRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LoginRequest
+
+    email = factory.Sequence(lambda n: f"requester{n}@example.org")
+    expires_at = factory.LazyFunction(lambda: clock.now() + timedelta(minutes=10))
+    requester_ip = "127.0.0.1"
+    user_agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
+
+
+@dataclass
+class IssuedSecret:
+    code: str
+    token: str
+    secret: LoginSecret
+
+
+def issue_secret(login_request: LoginRequest, *, code: str | None = None) -> IssuedSecret:
+    """Mint a code and link for a request as the worker would, keeping the raw values."""
+    code = code or mint_code()
+    token = mint_token()
+    secret = LoginSecret.objects.create(
+        request=login_request,
+        code_hash=hash_code(login_request.public_id, code),
+        token_hash=hash_token(token),
+        created_at=clock.now(),
+    )
+    login_request.delivery = LoginRequest.Delivery.SENT
+    login_request.expires_at = secret.created_at + timedelta(minutes=10)
+    login_request.save()
+    return IssuedSecret(code=code, token=token, secret=secret)

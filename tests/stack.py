@@ -1,0 +1,158 @@
+"""Real processes on loopback for end-to-end tests: an SMTP server, gunicorn, a Celery worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import requests
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.arrived = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = message_from_bytes(envelope.content, policy=policy.default)
+        with self.arrived:
+            self.messages.append(parsed)  # type: ignore[arg-type]
+            self.arrived.notify_all()
+        return "250 Message accepted"
+
+
+class SMTPServer:
+    """aiosmtpd on 127.0.0.1 that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._collector = _Collector()
+        self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SMTPServer:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self._collector.messages
+
+    def wait_for(self, count: int, timeout: float = 60) -> EmailMessage:
+        """Block until ``count`` messages have arrived and return the last."""
+        deadline = time.monotonic() + timeout
+        with self._collector.arrived:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self.messages)} of {count} messages after {timeout}s")
+                self._collector.arrived.wait(left)
+        return self.messages[count - 1]
+
+
+class Process:
+    """A child process whose output goes to a log file that tests can read."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self._proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._log.close()
+
+    def assert_running(self) -> None:
+        if self._proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited ({self._proc.returncode}):\n{self.log()}")
+
+
+def project_env(**overrides: str) -> dict[str, str]:
+    """The environment of a project process: only what the settings read, plus PATH."""
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env.update(overrides)
+    return env
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], log_dir: Path, port: int) -> Iterator[Process]:
+    process = Process(
+        f"gunicorn-{port}",
+        [
+            sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
+            "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        ],
+        env,
+        log_dir,
+    )  # fmt: skip
+    try:
+        _wait_for_http(f"http://127.0.0.1:{port}/auth/login/", process)
+        yield process
+    finally:
+        process.stop()
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], log_dir: Path) -> Iterator[Process]:
+    process = Process(
+        "celery-worker",
+        [
+            sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
+            "--pool=solo", "--loglevel=DEBUG", "--without-gossip", "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env,
+        log_dir,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def _wait_for_http(url: str, process: Process, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.assert_running()
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout}s:\n{process.log()}")

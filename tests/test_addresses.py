@@ -1,0 +1,48 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from passwordless.addresses import mask_email, normalize_email
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [
+        ("Alice@Example.ORG", "alice@example.org"),
+        ("  alice@example.org\t", "alice@example.org"),
+        ("ALICE\u212a@example.org", "alicek@example.org"),  # Kelvin sign folds to K, then k
+        ("alice@ｅxample.org", "alice@example.org"),  # fullwidth letters fold (NFKC)
+    ],
+)
+def test_normalize_email_gives_one_canonical_form(typed: str, canonical: str) -> None:
+    assert normalize_email(typed) == canonical
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("", "required"),
+        ("   ", "required"),
+        ("not-an-email", "invalid"),
+        ("a" * 250 + "@example.org", "max_length"),
+        ("alice@example.org\nbcc@evil.example", "invalid"),
+        ("ali ce@example.org", "invalid"),
+    ],
+)
+def test_normalize_email_rejects_bad_input(typed: str, code: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        normalize_email(typed)
+    assert error.value.code == code
+
+
+def test_mask_email_keeps_first_letter_and_domain() -> None:
+    assert mask_email("alice@example.org") == "a***@example.org"
+    assert mask_email("broken") == "***"
+
+
+@pytest.mark.django_db
+def test_user_manager_uses_the_same_normalization() -> None:
+    from accounts.models import User
+
+    user = User.objects.create_user("Bob@Example.ORG")
+    assert user.email == "bob@example.org"
+    assert not user.has_usable_password()

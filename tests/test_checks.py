@@ -1,0 +1,31 @@
+import pytest
+from django.test import override_settings
+
+from passwordless.checks import check_site_url, check_user_model
+
+
+@pytest.mark.parametrize(
+    ("site_url", "debug", "check_id"),
+    [
+        (None, True, "passwordless.E001"),
+        ("login.example.com", True, "passwordless.E002"),
+        ("https://login.example.com/path", True, "passwordless.E002"),
+        ("http://login.example.com", False, "passwordless.E003"),
+    ],
+)
+def test_site_url_checks_fire(site_url: str | None, debug: bool, check_id: str) -> None:
+    with override_settings(PASSWORDLESS_SITE_URL=site_url, DEBUG=debug):
+        assert [m.id for m in check_site_url(None)] == [check_id]
+
+
+def test_https_site_url_passes() -> None:
+    with override_settings(PASSWORDLESS_SITE_URL="https://login.example.com", DEBUG=False):
+        assert check_site_url(None) == []
+
+
+def test_user_model_without_email_field_fires(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.contrib.auth import get_user_model
+
+    assert check_user_model(None) == []
+    monkeypatch.setattr(get_user_model(), "EMAIL_FIELD", "mail_address")
+    assert [m.id for m in check_user_model(None)] == ["passwordless.E004"]

@@ -1,0 +1,160 @@
+"""The whole stack for real: gunicorn, PostgreSQL, Redis sessions, a Celery worker on a
+Redis broker, and an SMTP server on loopback. Sign in by reading the delivered mail, then
+look for the code and token everywhere they must not be."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from django.db import connection
+
+from passwordless.models import LoginRequest
+from tests.stack import SMTPServer, celery_worker, free_port, gunicorn, project_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
+
+BROKER_DB = 14
+CACHE_DB = 15
+
+
+@dataclass
+class Stack:
+    base_url: str
+    smtp: SMTPServer
+    env: dict[str, str]
+    log_dir: Path
+    web_log: Any
+
+
+@pytest.fixture
+def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
+    broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
+    broker.flushdb()
+    web_port = free_port()
+    with SMTPServer() as smtp:
+        env = project_env(
+            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+            REDIS_URL=f"redis://127.0.0.1:6379/{CACHE_DB}",
+            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{BROKER_DB}",
+            EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}",
+            SITE_URL=f"http://127.0.0.1:{web_port}",
+            SECRET_KEY="end-to-end-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+            VAR_DIR=str(tmp_path / "var"),
+            LOG_LEVEL="DEBUG",
+        )
+        with gunicorn(env, tmp_path, web_port) as web:
+            yield Stack(f"http://127.0.0.1:{web_port}", smtp, env, tmp_path, web)
+    broker.flushdb()
+
+
+def _post_form(browser: requests.Session, url: str, data: dict[str, str]) -> requests.Response:
+    """Submit a form the way a browser does: CSRF token from the page, Referer-free origin."""
+    page = browser.get(url, timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token, page.text
+    return browser.post(
+        url,
+        data={"csrfmiddlewaretoken": token.group(1), **data},
+        headers={"Origin": url.split("/auth/")[0]},
+        timeout=10,
+    )
+
+
+def _code_and_link(message: Any) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    code = re.search(r"^\s+(\d{6})\s*$", text, re.MULTILINE)
+    link = re.search(r"(http://127\.0\.0\.1:\d+/auth/link/([A-Za-z0-9_-]+)/)", text)
+    assert code and link, text
+    return code.group(1), link.group(1)
+
+
+def _everything_in_redis(db: int) -> bytes:
+    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+    dump = b""
+    for key in client.scan_iter():
+        kind = client.type(key)
+        dump += key
+        if kind == b"string":
+            dump += client.get(key) or b""
+        elif kind == b"list":
+            dump += b"".join(client.lrange(key, 0, -1))
+        elif kind == b"hash":
+            dump += b"".join(k + v for k, v in client.hgetall(key).items())
+        elif kind in (b"set", b"zset"):
+            dump += b"".join(client.zrange(key, 0, -1) if kind == b"zset" else client.smembers(key))
+    return dump
+
+
+def _everything_in_the_database() -> str:
+    rows = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
+            rows.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(rows)
+
+
+def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -> None:
+    browser = requests.Session()
+    response = _post_form(browser, f"{stack.base_url}/auth/login/", {"email": "Alice@Example.org"})
+    assert response.status_code == 200 and response.url.endswith("/auth/code/")
+
+    # The task is on the broker, and no worker runs yet: read the raw message.
+    login_request = LoginRequest.objects.get()
+    raw_messages = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB).lrange("celery", 0, -1)
+    assert len(raw_messages) == 1
+    envelope = json.loads(raw_messages[0])
+    args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+    assert (args, kwargs) == ([login_request.pk], {})
+    assert b"alice" not in raw_messages[0].lower()
+
+    with celery_worker(stack.env, stack.log_dir) as worker:
+        message = stack.smtp.wait_for(1)
+        code, link = _code_and_link(message)
+        token = link.rstrip("/").rsplit("/", 1)[1]
+        assert message["To"] == "alice@example.org"
+        assert message.get_body(preferencelist=("html",)) is not None
+
+        response = _post_form(browser, f"{stack.base_url}/auth/code/", {"code": code})
+        assert response.status_code == 200
+        assert "Signed in as <strong>alice@example.org</strong>" in response.text
+
+        # A second sign-in, by the link, in another browser.
+        phone = requests.Session()
+        _post_form(phone, f"{stack.base_url}/auth/login/", {"email": "alice@example.org"})
+        _, second_link = _code_and_link(stack.smtp.wait_for(2))
+        confirm = phone.get(second_link, timeout=10)
+        assert confirm.url == f"{stack.base_url}/auth/link/"
+        assert "Sign in as a***@example.org?" in confirm.text
+        response = _post_form(phone, f"{stack.base_url}/auth/link/", {})
+        assert "Signed in as <strong>alice@example.org</strong>" in response.text
+        worker_log = worker.log()
+
+    # The sessions are in Redis, not in the database.
+    session_key = browser.cookies["sessionid"]
+    assert session_key.encode() in _everything_in_redis(CACHE_DB)
+    database = _everything_in_the_database()
+    assert session_key not in database
+
+    second_token = second_link.rstrip("/").rsplit("/", 1)[1]
+    places = {
+        "broker": _everything_in_redis(BROKER_DB).decode(errors="replace"),
+        "cache and sessions": _everything_in_redis(CACHE_DB).decode(errors="replace"),
+        "database": database,
+        "worker log": worker_log,
+        "web log": stack.web_log.log(),
+    }
+    assert "send_login_email" in worker_log  # the log is real, and read
+    for place, text in places.items():
+        assert not re.search(rf"(?<!\d){code}(?!\d)", text), f"code found in {place}"
+        for secret in (token, second_token):
+            assert secret not in text, f"link token found in {place}"
