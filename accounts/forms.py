@@ -6,12 +6,12 @@ from .models import User
 class UserCreationAdminForm(AdminUserCreationForm):
     """Admin form for a new user; the password is optional, sign-in is by email."""
 
-    class Meta(AdminUserCreationForm.Meta):
+    class Meta:
         model = User
         fields = ("email",)
 
 
 class UserChangeAdminForm(UserChangeForm):  # type: ignore[type-arg]
-    class Meta(UserChangeForm.Meta):
+    class Meta:
         model = User
         fields = "__all__"

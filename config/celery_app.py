@@ -1,6 +1,6 @@
 """The project's Celery app. Start a worker with:
 
-    celery -A config.celery_app worker --loglevel=INFO
+celery -A config.celery_app worker --loglevel=INFO
 """
 
 import os

@@ -52,7 +52,7 @@ def _read(name: str) -> ParsedMessage:
 
 def _part(message: ParsedMessage, subtype: str) -> str:
     body = message.get_body(preferencelist=(subtype,))
-    return body.get_content() if body is not None else ""  # type: ignore[no-any-return]
+    return str(body.get_content()) if body is not None else ""
 
 
 def _require_debug() -> None:
@@ -67,7 +67,12 @@ def inbox_view(request: HttpRequest) -> HttpResponse:
     for name in names:
         parsed = _read(name)
         messages.append(
-            {"name": name, "to": parsed["To"], "subject": parsed["Subject"], "date": parsed["Date"]}
+            {
+                "name": name,
+                "to": parsed["To"],
+                "subject": parsed["Subject"],
+                "date": parsed["Date"],
+            }
         )
     return render(request, "devinbox/inbox.html", {"messages_list": messages})
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -56,7 +56,7 @@ class DefaultAdapter:
         user_model = get_user_model()
         manager: Any = user_model._default_manager
         fields: dict[str, Any] = {user_model.get_email_field_name(): email}
-        if user_model.USERNAME_FIELD != user_model.get_email_field_name():
+        if user_model.get_email_field_name() != user_model.USERNAME_FIELD:
             fields[user_model.USERNAME_FIELD] = email
         user: AbstractBaseUser = manager.create_user(password=None, **fields)
         return user
@@ -84,7 +84,8 @@ class DefaultAdapter:
 
     def send_login_email(self, login_request: LoginRequest, *, code: str, link: str) -> None:
         """Render and send the one email holding both the code and the link."""
-        to = login_request.user.email if login_request.user else login_request.email  # type: ignore[attr-defined]
+        user = login_request.user
+        to = getattr(user, user.get_email_field_name()) if user else login_request.email
         context = {
             "code": code,
             "link": link,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +17,11 @@ __all__ = ["check_site_url", "check_user_model"]
 
 
 @register(Tags.security, deploy=False)
-def check_site_url(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+def check_site_url(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
     """Emailed links are built from SITE_URL alone, never from the Host header."""
     site_url = app_settings.SITE_URL
     if not site_url:
@@ -49,7 +54,11 @@ def check_site_url(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[C
 
 
 @register(Tags.models)
-def check_user_model(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+def check_user_model(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
     user_model = get_user_model()
     field_name = user_model.get_email_field_name()
     if field_name not in {f.name for f in user_model._meta.get_fields()}:

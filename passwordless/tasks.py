@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import smtplib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -16,7 +16,13 @@ __all__ = ["send_login_email"]
 TRANSIENT_ERRORS = (smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
 
 
-class _LoginEmailTask(Task):  # type: ignore[misc]
+if TYPE_CHECKING:
+    _BaseTask = Task[Any, Any]
+else:
+    _BaseTask = Task
+
+
+class _LoginEmailTask(_BaseTask):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -26,6 +26,7 @@ from .models import LoginRequest
 from .services.sessions import SESSION_LINK_KEY
 
 __all__ = ["CodeView", "LinkConfirmView", "LinkView", "LoginView", "logout_view", "resend_view"]
+
 
 def _protected(view: type[View]) -> type[View]:
     """Secrets pass through these pages: never cache them, never print them in error reports."""
@@ -65,7 +66,7 @@ class CodeView(View):
 
     template_name = "passwordless/code.html"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         public_id = services.pending_request_id(request)
         login_request = LoginRequest.objects.filter(public_id=public_id).first()
         if public_id is None or login_request is None:
@@ -155,7 +156,7 @@ class LinkConfirmView(View):
 
     template_name = "passwordless/link_confirm.html"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         token_hash = request.session.get(SESSION_LINK_KEY)
         if not isinstance(token_hash, str):
             error = SignInError("invalid_link")

@@ -12,8 +12,6 @@ from django.core import mail
 from django.core.cache import caches
 from django.test import Client
 
-from tests import services
-
 _MISSING = {
     "postgres": ("postgres", "PostgreSQL is not answering on 127.0.0.1:5432"),
     "redis": ("redis", "Redis is not answering on 127.0.0.1:6379"),

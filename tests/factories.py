@@ -1,4 +1,4 @@
-"""factory_boy factories. ``issue_secret`` returns a secret's raw values beside the stored hashes."""
+"""factory_boy factories; ``issue_secret`` gives a secret's raw values beside its hashes."""
 
 from __future__ import annotations
 
@@ -6,28 +6,29 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import factory
-from django.contrib.auth import get_user_model
+from factory.declarations import LazyFunction, Sequence
 
+from accounts.models import User
 from passwordless import clock
 from passwordless.crypto import hash_code, hash_token, mint_code, mint_token
 from passwordless.models import LoginRequest, LoginSecret
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("email",)
 
-    email = factory.Sequence(lambda n: f"person{n}@example.org")
+    email = Sequence(lambda n: f"person{n}@example.org")
     password = factory.django.Password(None)
 
 
-class LoginRequestFactory(factory.django.DjangoModelFactory):
+class LoginRequestFactory(factory.django.DjangoModelFactory[LoginRequest]):
     class Meta:
         model = LoginRequest
 
-    email = factory.Sequence(lambda n: f"requester{n}@example.org")
-    expires_at = factory.LazyFunction(lambda: clock.now() + timedelta(minutes=10))
+    email = Sequence(lambda n: f"requester{n}@example.org")
+    expires_at = LazyFunction(lambda: clock.now() + timedelta(minutes=10))
     requester_ip = "127.0.0.1"
     user_agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
 

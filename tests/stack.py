@@ -37,7 +37,7 @@ class _Collector:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         with self.arrived:
-            self.messages.append(parsed)  # type: ignore[arg-type]
+            self.messages.append(parsed)
             self.arrived.notify_all()
         return "250 Message accepted"
 
@@ -68,7 +68,9 @@ class SMTPServer:
             while len(self.messages) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"{len(self.messages)} of {count} messages after {timeout}s")
+                    raise TimeoutError(
+                        f"{len(self.messages)} of {count} messages after {timeout}s"
+                    )
                 self._collector.arrived.wait(left)
         return self.messages[count - 1]
 

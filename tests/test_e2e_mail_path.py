@@ -78,7 +78,7 @@ def _code_and_link(message: Any) -> tuple[str, str]:
 
 
 def _everything_in_redis(db: int) -> bytes:
-    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+    client: Any = redis.Redis(host="127.0.0.1", port=6379, db=db)
     dump = b""
     for key in client.scan_iter():
         kind = client.type(key)
@@ -90,12 +90,14 @@ def _everything_in_redis(db: int) -> bytes:
         elif kind == b"hash":
             dump += b"".join(k + v for k, v in client.hgetall(key).items())
         elif kind in (b"set", b"zset"):
-            dump += b"".join(client.zrange(key, 0, -1) if kind == b"zset" else client.smembers(key))
+            dump += b"".join(
+                client.zrange(key, 0, -1) if kind == b"zset" else client.smembers(key)
+            )
     return dump
 
 
 def _everything_in_the_database() -> str:
-    rows = []
+    rows: list[str] = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
             cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)

@@ -25,9 +25,11 @@ Delivery = LoginRequest.Delivery
 def test_start_queues_one_task_carrying_only_the_row_id(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    with mock.patch("passwordless.tasks.send_login_email.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            login_request = services.start_sign_in("Alice@Example.org")
+    with (
+        mock.patch("passwordless.tasks.send_login_email.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        login_request = services.start_sign_in("Alice@Example.org")
     delay.assert_called_once_with(login_request.pk)
     assert login_request.email == "alice@example.org"
     assert login_request.delivery == Delivery.PENDING
@@ -45,25 +47,29 @@ def test_start_does_not_queue_before_commit(django_capture_on_commit_callbacks: 
 def test_a_broker_that_refuses_the_task_does_not_fail_the_request(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    with mock.patch(
-        "passwordless.tasks.send_login_email.delay", side_effect=ConnectionError("broker down")
+    with (
+        mock.patch(
+            "passwordless.tasks.send_login_email.delay", side_effect=ConnectionError("broker down")
+        ),
+        django_capture_on_commit_callbacks(execute=True),
     ):
-        with django_capture_on_commit_callbacks(execute=True):
-            login_request = services.start_sign_in("alice@example.org")
+        login_request = services.start_sign_in("alice@example.org")
     login_request.refresh_from_db()
     assert login_request.delivery == Delivery.PENDING
 
 
 def test_deliver_sends_one_email_with_code_link_and_expiry() -> None:
-    login_request = LoginRequestFactory(email="alice@example.org")
+    login_request = LoginRequestFactory.create(email="alice@example.org")
     assert services.deliver_login_email(login_request.pk) == Delivery.SENT
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
+    assert isinstance(message, mail.EmailMultiAlternatives)
     delivered = read_sign_in_mail(message)
     assert message.to == ["alice@example.org"]
     assert "10 minutes" in message.body
     assert "ignore this email" in message.body
     html, mimetype = message.alternatives[0]
+    assert isinstance(html, str)
     assert mimetype == "text/html"
     assert delivered.code in html
     assert delivered.link in html
@@ -72,7 +78,7 @@ def test_deliver_sends_one_email_with_code_link_and_expiry() -> None:
 
 
 def test_only_keyed_hashes_are_stored() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     services.deliver_login_email(login_request.pk)
     delivered = read_sign_in_mail(mail.outbox[0])
     token = delivered.link.rstrip("/").rsplit("/", 1)[1]
@@ -85,7 +91,7 @@ def test_only_keyed_hashes_are_stored() -> None:
 
 
 def test_deliver_is_idempotent() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     services.deliver_login_email(login_request.pk)
     assert services.deliver_login_email(login_request.pk) == Delivery.SENT
     assert len(mail.outbox) == 1
@@ -93,8 +99,8 @@ def test_deliver_is_idempotent() -> None:
 
 
 def test_mail_goes_to_the_stored_address_of_a_known_account() -> None:
-    user = UserFactory(email="alice@example.org")
-    login_request = LoginRequestFactory(email="alice@example.org")
+    user = UserFactory.create(email="alice@example.org")
+    login_request = LoginRequestFactory.create(email="alice@example.org")
     services.deliver_login_email(login_request.pk)
     login_request.refresh_from_db()
     assert login_request.user == user
@@ -103,33 +109,35 @@ def test_mail_goes_to_the_stored_address_of_a_known_account() -> None:
 
 @override_settings(PASSWORDLESS_SIGNUP_ENABLED=False)
 def test_unknown_address_gets_no_mail_when_signup_is_closed() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     assert services.deliver_login_email(login_request.pk) == Delivery.SUPPRESSED
     assert mail.outbox == []
 
 
 def test_inactive_account_gets_no_mail() -> None:
-    UserFactory(email="gone@example.org", is_active=False)
-    login_request = LoginRequestFactory(email="gone@example.org")
+    UserFactory.create(email="gone@example.org", is_active=False)
+    login_request = LoginRequestFactory.create(email="gone@example.org")
     assert services.deliver_login_email(login_request.pk) == Delivery.SUPPRESSED
     assert mail.outbox == []
 
 
 def test_expired_request_is_not_sent(frozen_clock: FrozenClock) -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     frozen_clock.advance(minutes=10)
     assert services.deliver_login_email(login_request.pk) == Delivery.EXPIRED
     assert mail.outbox == []
 
 
 def test_transient_smtp_failure_defers_and_rolls_the_secret_back() -> None:
-    login_request = LoginRequestFactory()
-    with mock.patch(
-        "django.core.mail.backends.locmem.EmailBackend.send_messages",
-        side_effect=smtplib.SMTPServerDisconnected("gone"),
+    login_request = LoginRequestFactory.create()
+    with (
+        mock.patch(
+            "django.core.mail.backends.locmem.EmailBackend.send_messages",
+            side_effect=smtplib.SMTPServerDisconnected("gone"),
+        ),
+        pytest.raises(smtplib.SMTPServerDisconnected),
     ):
-        with pytest.raises(smtplib.SMTPServerDisconnected):
-            services.deliver_login_email(login_request.pk)
+        services.deliver_login_email(login_request.pk)
     login_request.refresh_from_db()
     assert login_request.delivery == Delivery.DEFERRED
     assert not LoginSecret.objects.filter(request=login_request).exists()
@@ -138,7 +146,7 @@ def test_transient_smtp_failure_defers_and_rolls_the_secret_back() -> None:
 
 
 def test_permanent_smtp_failure_marks_failed() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     refused = smtplib.SMTPRecipientsRefused({"x@example.org": (550, b"no such user")})
     with mock.patch(
         "django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=refused
@@ -149,7 +157,7 @@ def test_permanent_smtp_failure_marks_failed() -> None:
 
 
 def test_right_code_signs_in_and_creates_the_account() -> None:
-    login_request = LoginRequestFactory(email="new@example.org")
+    login_request = LoginRequestFactory.create(email="new@example.org")
     issued = issue_secret(login_request)
     signed, user = services.verify_code(login_request.public_id, issued.code)
     assert signed.status == LoginRequest.Status.SIGNED_IN
@@ -159,7 +167,7 @@ def test_right_code_signs_in_and_creates_the_account() -> None:
 
 @override_settings(PASSWORDLESS_SIGNUP_ENABLED=False)
 def test_right_code_for_unknown_address_with_signup_closed_is_refused() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     issued = issue_secret(login_request)
     with pytest.raises(SignInError) as error:
         services.verify_code(login_request.public_id, issued.code)
@@ -167,7 +175,7 @@ def test_right_code_for_unknown_address_with_signup_closed_is_refused() -> None:
 
 
 def test_a_code_works_once() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     issued = issue_secret(login_request)
     services.verify_code(login_request.public_id, issued.code)
     with pytest.raises(SignInError) as error:
@@ -176,7 +184,7 @@ def test_a_code_works_once() -> None:
 
 
 def test_wrong_codes_count_and_lock_the_request() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     issued = issue_secret(login_request)
     wrong = "000000" if issued.code != "000000" else "111111"
     for left in (4, 3, 2, 1):
@@ -194,12 +202,12 @@ def test_wrong_codes_count_and_lock_the_request() -> None:
 
 
 def test_code_expires_ten_minutes_after_minting(frozen_clock: FrozenClock) -> None:
-    first = LoginRequestFactory()
+    first = LoginRequestFactory.create()
     issued = issue_secret(first)
     frozen_clock.advance(seconds=599)
     services.verify_code(first.public_id, issued.code)
 
-    second = LoginRequestFactory()
+    second = LoginRequestFactory.create()
     issued = issue_secret(second)
     frozen_clock.advance(seconds=600)
     with pytest.raises(SignInError) as error:
@@ -208,7 +216,7 @@ def test_code_expires_ten_minutes_after_minting(frozen_clock: FrozenClock) -> No
 
 
 def test_a_code_of_one_request_does_not_complete_another() -> None:
-    a, b = LoginRequestFactory(), LoginRequestFactory()
+    a, b = LoginRequestFactory.create(), LoginRequestFactory.create()
     issued_a = issue_secret(a)
     issue_secret(b, code="999999" if issued_a.code != "999999" else "888888")
     with pytest.raises(SignInError):
@@ -216,7 +224,7 @@ def test_a_code_of_one_request_does_not_complete_another() -> None:
 
 
 def test_resend_keeps_the_three_most_recent_codes_valid() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     codes = [issue_secret(login_request, code=f"{n}{n}{n}{n}{n}{n}").code for n in range(4)]
     with pytest.raises(SignInError):
         services.verify_code(login_request.public_id, codes[0])
@@ -237,14 +245,14 @@ def test_resend_queues_a_new_email_with_a_new_code(
 
 
 def test_resend_of_a_locked_request_is_refused() -> None:
-    login_request = LoginRequestFactory(status=LoginRequest.Status.LOCKED)
+    login_request = LoginRequestFactory.create(status=LoginRequest.Status.LOCKED)
     with pytest.raises(SignInError) as error:
         services.resend(login_request.public_id)
     assert error.value.code == "request_locked"
 
 
 def test_previewing_a_link_consumes_nothing_and_confirming_does() -> None:
-    login_request = LoginRequestFactory()
+    login_request = LoginRequestFactory.create()
     issued = issue_secret(login_request)
     for _ in range(3):
         preview = services.preview_link(issued.token)

@@ -73,7 +73,9 @@ def test_expired_code_says_so(
     assert b"send a new code" in response.content
 
 
-def test_resend_button_sends_a_new_email(client: Client, django_capture_on_commit_callbacks: Any, start_sign_in: StartSignIn) -> None:
+def test_resend_button_sends_a_new_email(
+    client: Client, django_capture_on_commit_callbacks: Any, start_sign_in: StartSignIn
+) -> None:
     start_sign_in("alice@example.org")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/auth/code/resend/")
@@ -176,8 +178,8 @@ def _normalised(response: Any, email: str = "") -> tuple[int, list[str], str, st
 def test_known_unknown_and_inactive_emails_get_identical_answers(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    UserFactory(email="known@example.org")
-    UserFactory(email="inactive@example.org", is_active=False)
+    UserFactory.create(email="known@example.org")
+    UserFactory.create(email="inactive@example.org", is_active=False)
     answers = []
     for email in ("known@example.org", "unknown@example.org", "inactive@example.org"):
         browser = Client()

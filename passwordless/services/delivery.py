@@ -83,11 +83,15 @@ def _deliver(login_request_id: int) -> str:
 
         user = adapter.get_user(login_request.email)
         login_request.user = user  # type: ignore[assignment]
-        may_sign_in = adapter.can_sign_in(user) if user else adapter.is_signup_open(login_request.email)
+        may_sign_in = (
+            adapter.can_sign_in(user) if user else adapter.is_signup_open(login_request.email)
+        )
         if not may_sign_in:
             login_request.delivery = Delivery.SUPPRESSED
             login_request.save(update_fields=["user", "delivery"])
-            logger.info("sign-in email not sent (no eligible account): request=%s", login_request.pk)
+            logger.info(
+                "sign-in email not sent (no eligible account): request=%s", login_request.pk
+            )
             return Delivery.SUPPRESSED
 
         code, token = mint_code(), mint_token()

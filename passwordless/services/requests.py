@@ -55,7 +55,9 @@ def start_sign_in(
 def resend(public_id: str) -> LoginRequest:
     """Queue another email for a live request; it will carry a new code and link."""
     with transaction.atomic():
-        login_request = LoginRequest.objects.select_for_update().filter(public_id=public_id).first()
+        login_request = (
+            LoginRequest.objects.select_for_update().filter(public_id=public_id).first()
+        )
         if login_request is None:
             raise SignInError("no_request")
         reason = refusal(login_request, clock.now())

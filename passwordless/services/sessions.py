@@ -45,7 +45,8 @@ def sign_in(
     request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
 ) -> None:
     """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token."""
-    login(request, user, backend=app_settings.AUTH_BACKEND)
+    # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
+    login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
     forget_request(request)
     request.session[SESSION_METHOD_KEY] = method
     signals.user_signed_in.send(
