@@ -35,7 +35,7 @@ def _protected(view: type[View]) -> type[View]:
     return view
 
 
-def _signed_in(request: HttpRequest, login_request: LoginRequest) -> HttpResponseRedirect:
+def _signed_in(login_request: LoginRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(get_adapter().get_login_redirect_url(login_request))
 
 
@@ -89,7 +89,7 @@ class CodeView(View):
         except SignInError as error:
             return self._render(CodeForm(), error=error)
         services.sign_in(request, user, login_request, method="code")
-        return _signed_in(request, login_request)
+        return _signed_in(login_request)
 
     def _render(
         self, form: CodeForm, error: SignInError | None = None, status: int = 200
@@ -98,7 +98,6 @@ class CodeView(View):
             "form": form,
             "email": self.login_request.email,
             "error": error,
-            "can_resend": error is None or error.code in {"invalid_code", "expired"},
             "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
             "code_length": app_settings.CODE_LENGTH,
             "signup_enabled": app_settings.SIGNUP_ENABLED,
@@ -117,10 +116,11 @@ def resend_view(request: HttpRequest) -> HttpResponse:
     if public_id is None:
         return redirect("passwordless:login")
     try:
-        services.resend(public_id)
+        login_request = services.resend(public_id, request=request)
     except SignInError as error:
         messages.error(request, error.message)
         return redirect("passwordless:login")
+    services.remember_request(request, login_request)
     messages.success(request, "We've sent a new email with a new code and link.")
     return redirect("passwordless:code")
 
@@ -185,7 +185,7 @@ class LinkConfirmView(View):
         except SignInError as error:
             return self._invalid(error)
         services.sign_in(request, user, login_request, method="link")
-        return _signed_in(request, login_request)
+        return _signed_in(login_request)
 
     def _invalid(self, error: SignInError) -> HttpResponse:
         self.request.session.pop(SESSION_LINK_KEY, None)

@@ -244,11 +244,17 @@ def test_resend_queues_a_new_email_with_a_new_code(
     services.verify_code(login_request.public_id, first.code)
 
 
-def test_resend_of_a_locked_request_is_refused() -> None:
-    login_request = LoginRequestFactory.create(status=LoginRequest.Status.LOCKED)
-    with pytest.raises(SignInError) as error:
-        services.resend(login_request.public_id)
-    assert error.value.code == "request_locked"
+def test_resend_of_a_locked_request_starts_a_new_one(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    locked = LoginRequestFactory.create(status=LoginRequest.Status.LOCKED, next_url="/admin/")
+    with django_capture_on_commit_callbacks(execute=True):
+        fresh = services.resend(locked.public_id)
+    assert fresh.pk != locked.pk
+    assert (fresh.email, fresh.next_url) == (locked.email, "/admin/")
+    locked.refresh_from_db()
+    assert locked.status == LoginRequest.Status.LOCKED
+    services.verify_code(fresh.public_id, read_sign_in_mail(mail.outbox[-1]).code)
 
 
 def test_previewing_a_link_consumes_nothing_and_confirming_does() -> None:

@@ -12,7 +12,7 @@ from django.core import mail
 from django.test import Client, override_settings
 
 from passwordless.models import LoginRequest
-from tests.conftest import Delivered
+from tests.conftest import Delivered, read_sign_in_mail
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -243,3 +243,20 @@ def test_used_link_tokens_stay_out_of_request_logs(
         assert Client().get(f"/auth/link/{_token(delivered.link)}/").status_code == 409
     assert "/auth/link/[redacted]/" in caplog.text
     assert _token(delivered.link) not in caplog.text
+
+
+def test_request_a_new_code_after_the_lock(
+    client: Client, start_sign_in: StartSignIn, django_capture_on_commit_callbacks: Any
+) -> None:
+    delivered = start_sign_in("alice@example.org")
+    assert delivered is not None
+    for _ in range(5):
+        response = client.post("/auth/code/", {"code": _wrong(delivered.code)})
+    assert response.status_code == 423
+    assert b"Too many wrong codes. Request a new code." in response.content
+    assert client.post("/auth/code/", {"code": delivered.code}).status_code == 423
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/auth/code/resend/")
+    fresh = read_sign_in_mail(mail.outbox[-1])
+    assert client.post("/auth/code/", {"code": fresh.code}).status_code == 302

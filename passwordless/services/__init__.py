@@ -2,8 +2,8 @@
 every rule that keeps sign-in safe lives here and nowhere else."""
 
 from .delivery import deliver_login_email, mark_delivery_failed
-from .requests import resend, start_sign_in
 from .sessions import forget_request, pending_request_id, remember_request, sign_in, sign_out
+from .start import resend, start_sign_in
 from .verification import LinkPreview, confirm_link, preview_link, preview_link_hash, verify_code
 
 __all__ = [

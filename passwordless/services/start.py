@@ -52,19 +52,24 @@ def start_sign_in(
     return login_request
 
 
-def resend(public_id: str) -> LoginRequest:
-    """Queue another email for a live request; it will carry a new code and link."""
+def resend(public_id: str, *, request: HttpRequest | None = None) -> LoginRequest:
+    """Send a new code and link for the same address, and return the request that owns them.
+
+    A live request gets another email (its older codes stay valid, see
+    ``VALID_SECRETS``). A request that can no longer complete (expired, used,
+    locked) is left as it is, and a new request is started for the same
+    address: "request a new code" always has an answer.
+    """
     with transaction.atomic():
         login_request = (
             LoginRequest.objects.select_for_update().filter(public_id=public_id).first()
         )
         if login_request is None:
             raise SignInError("no_request")
-        reason = refusal(login_request, clock.now())
-        if reason is not None:
-            raise SignInError(reason)
-        login_request.delivery = LoginRequest.Delivery.PENDING
-        login_request.save(update_fields=["delivery"])
-        get_adapter().enqueue_login_email(login_request)
-    logger.info("sign-in email requested again: request=%s", login_request.pk)
-    return login_request
+        if refusal(login_request, clock.now()) is None:
+            login_request.delivery = LoginRequest.Delivery.PENDING
+            login_request.save(update_fields=["delivery"])
+            get_adapter().enqueue_login_email(login_request)
+            logger.info("sign-in email requested again: request=%s", login_request.pk)
+            return login_request
+    return start_sign_in(login_request.email, request=request, next_url=login_request.next_url)
