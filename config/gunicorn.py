@@ -5,7 +5,7 @@ The access log is gunicorn's own, so it gets its own redaction of link tokens.
 
 from typing import Any
 
-from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+from gunicorn.glogging import Logger
 
 from passwordless.log import redact
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.http import HttpRequest
@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
-from .addresses import mask_email
+from .addresses import mask_email, normalize_email
 from .conf import app_settings
 
 if TYPE_CHECKING:
@@ -39,10 +39,22 @@ class DefaultAdapter:
     # Who may sign in.
 
     def get_user(self, email: str) -> AbstractBaseUser | None:
-        """The account owning a canonical address, or ``None``."""
+        """The account whose stored address has exactly this canonical form, or ``None``.
+
+        The database's case-insensitive match is only a pre-filter: Unicode
+        case folding there can equate different mailboxes (a dotless i in
+        place of an i, Django's CVE-2019-19844), so the final test is ours.
+        """
         user_model = get_user_model()
         field = user_model.get_email_field_name()
-        return user_model._default_manager.filter(**{f"{field}__iexact": email}).first()
+        candidates = user_model._default_manager.filter(**{f"{field}__iexact": email})[:5]
+        for user in candidates:
+            try:
+                if normalize_email(getattr(user, field) or "") == email:
+                    return user
+            except ValidationError:
+                continue
+        return None
 
     def can_sign_in(self, user: AbstractBaseUser) -> bool:
         """Inactive accounts get no email and no session."""
@@ -114,13 +126,16 @@ class DefaultAdapter:
         return f"{app_settings.SITE_URL}{path}"
 
     def is_safe_next_url(self, url: str, request: HttpRequest | None) -> bool:
-        """Only paths on this site, or absolute URLs on ``SITE_URL``'s host."""
-        site = urlsplit(app_settings.SITE_URL or "")
-        return url_has_allowed_host_and_scheme(
-            url,
-            allowed_hosts={site.netloc} if site.netloc else set(),
-            require_https=site.scheme == "https",
-        )
+        """Only same-site relative paths: ``/account/``, never ``//evil.example``.
+
+        Browsers drop tabs and newlines inside URLs and read ``\\`` as ``/``,
+        so any of those, or any other control character, refuses the URL.
+        """
+        if not url.startswith("/") or url.startswith(("//", "/\\")):
+            return False
+        if any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+            return False
+        return url_has_allowed_host_and_scheme(url, allowed_hosts=set(), require_https=False)
 
     def get_login_redirect_url(self, login_request: LoginRequest | None) -> str:
         if login_request is not None and login_request.next_url:

@@ -1,19 +1,67 @@
-"""What the app records about the client that made a request."""
+"""Who is asking: the real client address behind trusted proxies, and the user agent.
+
+``X-Forwarded-For`` is believed only when the peer is one of
+``PASSWORDLESS_TRUSTED_PROXIES``; then the address is the right-most entry not
+added by a trusted proxy. Anyone else can write the header, so for them it
+changes nothing.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from functools import lru_cache
+
 from django.http import HttpRequest
 
-__all__ = ["client_ip", "user_agent"]
+from .conf import app_settings
+
+__all__ = ["client_ip", "rate_key_for_ip", "user_agent"]
 
 _MAX_USER_AGENT = 300
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(address in net for net in _networks(tuple(app_settings.TRUSTED_PROXIES)))
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The peer address. ``X-Forwarded-For`` is ignored: anyone can forge it."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    peer = _parse(str(request.META.get("REMOTE_ADDR", "")))
+    if peer is None:
+        return None
+    if _trusted(peer):
+        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+        for hop in reversed([h for h in forwarded.split(",") if h.strip()]):
+            address = _parse(hop)
+            if address is None:
+                break  # garbage from the client's side: stop at the proxy's word
+            if not _trusted(address):
+                return str(address)
+    return str(peer)
+
+
+def rate_key_for_ip(ip: str | None) -> str:
+    """IPv6 clients are counted per /64: one host usually holds the whole prefix."""
+    address = _parse(ip or "")
+    if address is None:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def user_agent(request: HttpRequest | None) -> str:

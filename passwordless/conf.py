@@ -23,6 +23,13 @@ def _seconds(value: float | timedelta) -> timedelta:
     return timedelta(seconds=value)
 
 
+def _rates(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"1/m,5/h"`` or ``["1/m", "5/h"]``: django-ratelimit rate strings."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(r.strip() for r in value if r.strip())
+
+
 class AppSettings:
     def _get(self, name: str, default: Any) -> Any:
         return getattr(settings, _PREFIX + name, default)
@@ -91,6 +98,64 @@ class AppSettings:
     def LOGIN_REDIRECT_URL(self) -> str:
         """Where a signed-in person lands without a ``next``; ``LOGIN_REDIRECT_URL`` by default."""
         return str(self._get("LOGIN_REDIRECT_URL", settings.LOGIN_REDIRECT_URL))
+
+    # Abuse resistance.
+
+    @property
+    def TRUSTED_PROXIES(self) -> tuple[str, ...]:
+        """Addresses or networks of the proxies whose ``X-Forwarded-For`` is believed (none)."""
+        return tuple(self._get("TRUSTED_PROXIES", ()))
+
+    @property
+    def SEND_RATES_PER_EMAIL(self) -> tuple[str, ...]:
+        """Emails one address may be sent, starts and resends together (1/m and 5/h)."""
+        return _rates(self._get("SEND_RATES_PER_EMAIL", "1/m,5/h"))
+
+    @property
+    def SEND_RATES_PER_IP(self) -> tuple[str, ...]:
+        """Sign-ins one client address may start or resend (20/h; IPv6 per /64)."""
+        return _rates(self._get("SEND_RATES_PER_IP", "20/h"))
+
+    @property
+    def VERIFY_RATES_PER_IP(self) -> tuple[str, ...]:
+        """Codes and links one client address may submit (30 per 5 minutes)."""
+        return _rates(self._get("VERIFY_RATES_PER_IP", "30/5m"))
+
+    @property
+    def FAILURE_LIMIT(self) -> int:
+        """Consecutive wrong codes for one address, across requests, before waits begin (20)."""
+        return int(self._get("FAILURE_LIMIT", 20))
+
+    @property
+    def FAILURE_BACKOFF(self) -> tuple[timedelta, timedelta]:
+        """The first and the longest wait once ``FAILURE_LIMIT`` is reached (30 s, 1 h).
+
+        Each further wrong code doubles the wait, up to the longest.
+        """
+        first, longest = self._get("FAILURE_BACKOFF", (30, 3600))
+        return _seconds(first), _seconds(longest)
+
+    # Sessions.
+
+    @property
+    def SESSION_IDLE_TIMEOUT(self) -> timedelta:
+        """A session unused this long ends (24 hours)."""
+        return _seconds(self._get("SESSION_IDLE_TIMEOUT", 24 * 3600))
+
+    @property
+    def SESSION_ABSOLUTE_TIMEOUT(self) -> timedelta:
+        """A session ends this long after sign-in, used or not (14 days)."""
+        return _seconds(self._get("SESSION_ABSOLUTE_TIMEOUT", 14 * 24 * 3600))
+
+    @property
+    def STAFF_SESSION_IDLE_TIMEOUT(self) -> timedelta:
+        """Idle timeout of staff sessions (30 minutes)."""
+        return _seconds(self._get("STAFF_SESSION_IDLE_TIMEOUT", 30 * 60))
+
+    @property
+    def STAFF_SESSION_ABSOLUTE_TIMEOUT(self) -> timedelta:
+        """Absolute timeout of staff sessions (12 hours)."""
+        return _seconds(self._get("STAFF_SESSION_ABSOLUTE_TIMEOUT", 12 * 3600))
 
 
 app_settings = AppSettings()

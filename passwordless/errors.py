@@ -1,7 +1,9 @@
 """The failures of the sign-in flow, each with a stable code, a message and a status.
 
 HTML pages show the message; the JSON API returns ``{"error": {"code", "message"}}``
-with the status. Both take them from here, so the two never diverge.
+with the status. Both take them from here, so the two never diverge. Every code
+is reachable only by someone holding a sign-in request, or is the same for all
+addresses, so none of them tells whether an account exists.
 """
 
 from __future__ import annotations
@@ -9,30 +11,61 @@ from __future__ import annotations
 __all__ = ["SignInError"]
 
 _CATALOGUE: dict[str, tuple[int, str]] = {
-    "invalid_email": (400, "Enter a valid email address."),
-    "invalid_code": (400, "That code isn't right. Check the email and try again."),
-    "malformed_code": (400, "Enter the {length}-digit code from the email."),
-    "invalid_link": (
-        404,
-        "This sign-in link isn't valid. It may have been mistyped or already used.",
+    "email_invalid": (400, "Enter a valid email address."),
+    "code_malformed": (400, "Enter the {length}-digit code from the email."),
+    "code_invalid": (400, "That code isn't right. Check the email and try again."),
+    "code_expired": (410, "This code or link has expired. Request a new one."),
+    "link_used": (
+        409,
+        "This code or link has already been used. Request a new one if you need to.",
     ),
-    "expired": (410, "This code or link has expired. Request a new one."),
-    "already_used": (409, "This code or link has already been used. Request a new one."),
+    "request_superseded": (
+        409,
+        "A newer sign-in email was requested. Use the code or link from the newest email.",
+    ),
     "request_locked": (423, "Too many wrong codes. Request a new code."),
-    "request_ended": (409, "This sign-in request has ended. Start again."),
-    "no_request": (400, "Start by entering your email address."),
+    "request_not_found": (
+        404,
+        "This sign-in link or request isn't valid. It may have been mistyped. Request a new one.",
+    ),
+    "browser_mismatch": (
+        403,
+        "This link was opened in a different browser from the one that asked for it.",
+    ),
+    "rate_limited": (429, "Too many attempts. Try again in {wait}."),
+    "service_unavailable": (
+        503,
+        "Sign-in is unavailable for a moment. Please try again in a minute.",
+    ),
     "account_disabled": (403, "This account can't sign in. Contact the site's administrators."),
     "signup_closed": (403, "There is no account for this address, and sign-up is closed."),
 }
 
 
-class SignInError(Exception):
-    """A failure the person can act on; never carries a secret."""
+def _wait(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
-    def __init__(self, code: str, **params: object) -> None:
+
+class SignInError(Exception):
+    """A failure the person can act on; never carries a secret.
+
+    ``params`` holds the details an API returns beside the code
+    (``attempts_left``, ``retry_after``); ``retry_after`` also becomes the
+    ``Retry-After`` header.
+    """
+
+    def __init__(self, code: str, **params: int) -> None:
         status, template = _CATALOGUE[code]
         self.code = code
         self.status = status
-        self.message = template.format(**params) if params else template
         self.params = params
+        wait = _wait(params["retry_after"]) if "retry_after" in params else ""
+        self.message = template.format(wait=wait, **params)
         super().__init__(self.message)
+
+    @property
+    def retry_after(self) -> int | None:
+        return self.params.get("retry_after")

@@ -14,7 +14,7 @@ from django.db import models
 
 from . import clock
 
-__all__ = ["LoginRequest", "LoginSecret"]
+__all__ = ["AuthEvent", "FailureBudget", "LoginRequest", "LoginSecret"]
 
 
 def new_public_id() -> str:
@@ -97,3 +97,57 @@ class LoginSecret(models.Model):
 
     def __str__(self) -> str:
         return f"secret {self.pk} of request {self.request_id}"
+
+
+class FailureBudget(models.Model):
+    """Consecutive wrong codes for one address, across all of its requests.
+
+    Requesting a new code does not reset it (NIST SP 800-63B-4 §3.1.3.2); a
+    successful sign-in does.
+    """
+
+    email = models.EmailField(max_length=254, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"failure budget {self.pk}"
+
+
+class AuthEvent(models.Model):
+    """The audit trail: one row per thing that happened in the flow. Holds no secret."""
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", "Sign-in requested"
+        SENT = "sent", "Email sent"
+        DELIVERY_FAILED = "delivery_failed", "Email delivery failed"
+        SIGNED_IN = "signed_in", "Signed in"
+        FAILED = "failed", "Sign-in refused"
+        LOCKED = "locked", "Request locked"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+        SIGNED_OUT = "signed_out", "Signed out"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.CharField(max_length=40, blank=True)
+    method = models.CharField(max_length=10, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="auth_events",
+    )
+    login_request = models.ForeignKey(
+        LoginRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    masked_email = models.CharField(max_length=260, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "created_at"], name="passwordless_event_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -7,14 +7,27 @@
 ``user_signed_in(sender, user, login_request, request, method)``
     A code or link was accepted and ``login()`` ran; ``method`` is ``"code"`` or ``"link"``.
 ``login_failed(sender, login_request, request, reason)``
-    A code or link was refused; ``reason`` is the error code (``"invalid_code"``...).
+    A code or link was refused; ``reason`` is the error code (``"code_invalid"``...).
+``request_locked(sender, login_request, request)``
+    The last allowed wrong code locked a request.
+``user_signed_out(sender, user, request)``
+    A person signed out.
 """
 
 from django.dispatch import Signal
 
-__all__ = ["login_code_sent", "login_failed", "login_requested", "user_signed_in"]
+__all__ = [
+    "login_code_sent",
+    "login_failed",
+    "login_requested",
+    "request_locked",
+    "user_signed_in",
+    "user_signed_out",
+]
 
 login_requested = Signal()
 login_code_sent = Signal()
 user_signed_in = Signal()
 login_failed = Signal()
+request_locked = Signal()
+user_signed_out = Signal()

@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -35,6 +34,22 @@ def _protected(view: type[View]) -> type[View]:
     return view
 
 
+def _render(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    error: SignInError | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Render a page; an error sets the status, and a rate limit the ``Retry-After`` header."""
+    response = render(request, template, {**context, "error": error}, status=status)
+    if error is not None:
+        response.status_code = error.status
+        if error.retry_after is not None:
+            response["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def _signed_in(login_request: LoginRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(get_adapter().get_login_redirect_url(login_request))
 
@@ -47,15 +62,21 @@ class LoginView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         form = LoginForm(initial={"next": request.GET.get("next", "")})
-        return render(request, self.template_name, {"form": form})
+        return _render(request, self.template_name, {"form": form})
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = LoginForm(request.POST)
         if not form.is_valid():
-            return render(request, self.template_name, {"form": form}, status=400)
-        login_request = services.start_sign_in(
-            form.cleaned_data["email"], request=request, next_url=form.cleaned_data["next"]
-        )
+            return _render(request, self.template_name, {"form": form}, status=400)
+        try:
+            login_request = services.start_sign_in(
+                form.cleaned_data["email"],
+                request=request,
+                next_url=form.cleaned_data["next"],
+                replaces=services.pending_request_id(request),
+            )
+        except SignInError as error:
+            return _render(request, self.template_name, {"form": form}, error)
         services.remember_request(request, login_request)
         return redirect("passwordless:code")
 
@@ -76,53 +97,49 @@ class CodeView(View):
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(CodeForm())
+        return self.page(CodeForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = CodeForm(request.POST)
         if not form.is_valid():
-            return self._render(form, status=400)
+            return self.page(form, status=400)
         try:
             login_request, user = services.verify_code(
                 self.login_request.public_id, form.cleaned_data["code"], request=request
             )
         except SignInError as error:
-            return self._render(CodeForm(), error=error)
+            return self.page(CodeForm(), error)
         services.sign_in(request, user, login_request, method="code")
         return _signed_in(login_request)
 
-    def _render(
+    def page(
         self, form: CodeForm, error: SignInError | None = None, status: int = 200
     ) -> HttpResponse:
         context = {
             "form": form,
             "email": self.login_request.email,
-            "error": error,
             "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
             "code_length": app_settings.CODE_LENGTH,
             "signup_enabled": app_settings.SIGNUP_ENABLED,
         }
-        return render(
-            self.request, self.template_name, context, status=error.status if error else status
-        )
+        return _render(self.request, self.template_name, context, error, status)
 
 
-@never_cache
-@csrf_protect
-@require_POST
-def resend_view(request: HttpRequest) -> HttpResponse:
+@method_decorator(require_POST, name="dispatch")
+class ResendView(CodeView):
     """Send the email again, with a fresh code and link."""
-    public_id = services.pending_request_id(request)
-    if public_id is None:
-        return redirect("passwordless:login")
-    try:
-        login_request = services.resend(public_id, request=request)
-    except SignInError as error:
-        messages.error(request, error.message)
-        return redirect("passwordless:login")
-    services.remember_request(request, login_request)
-    messages.success(request, "We've sent a new email with a new code and link.")
-    return redirect("passwordless:code")
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            login_request = services.resend(self.login_request.public_id, request=request)
+        except SignInError as error:
+            return self.page(CodeForm(), error)
+        services.remember_request(request, login_request)
+        messages.success(request, "We've sent a new email with a new code and link.")
+        return redirect("passwordless:code")
+
+
+resend_view = ResendView.as_view()
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -140,9 +157,7 @@ class LinkView(View):
         try:
             preview = services.preview_link(token)
         except SignInError as error:
-            response = render(
-                request, "passwordless/link_invalid.html", {"error": error}, status=error.status
-            )
+            response: HttpResponse = _render(request, "passwordless/link_error.html", {}, error)
         else:
             request.session[SESSION_LINK_KEY] = preview.token_hash
             response = redirect("passwordless:link-confirm")
@@ -159,10 +174,7 @@ class LinkConfirmView(View):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         token_hash = request.session.get(SESSION_LINK_KEY)
         if not isinstance(token_hash, str):
-            error = SignInError("invalid_link")
-            return render(
-                request, "passwordless/link_invalid.html", {"error": error}, status=error.status
-            )
+            return self.refused(SignInError("request_not_found"))
         self.token_hash = token_hash
         return super().dispatch(request, *args, **kwargs)
 
@@ -170,28 +182,27 @@ class LinkConfirmView(View):
         try:
             preview = services.preview_link_hash(self.token_hash)
         except SignInError as error:
-            return self._invalid(error)
+            return self.refused(error)
         login_request = preview.login_request
         context = {
             "masked_email": mask_email(login_request.email),
             "device": describe_user_agent(login_request.user_agent),
             "requested_at": login_request.created_at,
         }
-        return render(request, self.template_name, context)
+        return _render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         try:
             login_request, user = services.confirm_link(self.token_hash, request=request)
         except SignInError as error:
-            return self._invalid(error)
+            return self.refused(error)
         services.sign_in(request, user, login_request, method="link")
         return _signed_in(login_request)
 
-    def _invalid(self, error: SignInError) -> HttpResponse:
-        self.request.session.pop(SESSION_LINK_KEY, None)
-        return render(
-            self.request, "passwordless/link_invalid.html", {"error": error}, status=error.status
-        )
+    def refused(self, error: SignInError) -> HttpResponse:
+        if error.code != "rate_limited":
+            self.request.session.pop(SESSION_LINK_KEY, None)
+        return _render(self.request, "passwordless/link_error.html", {}, error)
 
 
 @never_cache
@@ -200,4 +211,4 @@ class LinkConfirmView(View):
 def logout_view(request: HttpRequest) -> HttpResponse:
     services.sign_out(request)
     messages.success(request, "You're signed out.")
-    return redirect(reverse("passwordless:login"))
+    return redirect("passwordless:login")

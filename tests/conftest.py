@@ -57,6 +57,31 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     return frozen
 
 
+class RateLimitClock:
+    """Controls the time django-ratelimit reads, so windows can be crossed without waiting."""
+
+    def __init__(self, start: float) -> None:
+        self.current = start
+
+    def time(self) -> float:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += seconds
+
+
+@pytest.fixture
+def rate_clock(monkeypatch: pytest.MonkeyPatch) -> RateLimitClock:
+    import time
+
+    import django_ratelimit.core
+
+    # Frozen: a test crosses a window edge only when it says so.
+    clock = RateLimitClock(float(int(time.time())))
+    monkeypatch.setattr(django_ratelimit.core, "time", clock)
+    return clock
+
+
 @dataclass
 class Delivered:
     code: str

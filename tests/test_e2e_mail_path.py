@@ -132,13 +132,13 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
 
         # A second sign-in, by the link, in another browser.
         phone = requests.Session()
-        _post_form(phone, f"{stack.base_url}/auth/login/", {"email": "alice@example.org"})
+        _post_form(phone, f"{stack.base_url}/auth/login/", {"email": "bob@example.org"})
         _, second_link = _code_and_link(stack.smtp.wait_for(2))
         confirm = phone.get(second_link, timeout=10)
         assert confirm.url == f"{stack.base_url}/auth/link/"
-        assert "Sign in as a***@example.org?" in confirm.text
+        assert "Sign in as b***@example.org?" in confirm.text
         response = _post_form(phone, f"{stack.base_url}/auth/link/", {})
-        assert "Signed in as <strong>alice@example.org</strong>" in response.text
+        assert "Signed in as <strong>bob@example.org</strong>" in response.text
         worker_log = worker.log()
 
     # The sessions are in Redis, not in the database.

@@ -14,7 +14,7 @@ from passwordless import services
 from passwordless.crypto import hash_code
 from passwordless.errors import SignInError
 from passwordless.models import LoginRequest, LoginSecret
-from tests.conftest import FrozenClock, read_sign_in_mail
+from tests.conftest import FrozenClock, RateLimitClock, read_sign_in_mail
 from tests.factories import LoginRequestFactory, UserFactory, issue_secret
 
 pytestmark = pytest.mark.django_db
@@ -180,7 +180,7 @@ def test_a_code_works_once() -> None:
     services.verify_code(login_request.public_id, issued.code)
     with pytest.raises(SignInError) as error:
         services.verify_code(login_request.public_id, issued.code)
-    assert error.value.code == "already_used"
+    assert error.value.code == "link_used"
 
 
 def test_wrong_codes_count_and_lock_the_request() -> None:
@@ -190,7 +190,7 @@ def test_wrong_codes_count_and_lock_the_request() -> None:
     for left in (4, 3, 2, 1):
         with pytest.raises(SignInError) as error:
             services.verify_code(login_request.public_id, wrong)
-        assert error.value.code == "invalid_code"
+        assert error.value.code == "code_invalid"
         assert error.value.params["attempts_left"] == left
     with pytest.raises(SignInError) as error:
         services.verify_code(login_request.public_id, wrong)
@@ -212,7 +212,7 @@ def test_code_expires_ten_minutes_after_minting(frozen_clock: FrozenClock) -> No
     frozen_clock.advance(seconds=600)
     with pytest.raises(SignInError) as error:
         services.verify_code(second.public_id, issued.code)
-    assert error.value.code == "expired"
+    assert error.value.code == "code_expired"
 
 
 def test_a_code_of_one_request_does_not_complete_another() -> None:
@@ -232,10 +232,11 @@ def test_resend_keeps_the_three_most_recent_codes_valid() -> None:
 
 
 def test_resend_queues_a_new_email_with_a_new_code(
-    django_capture_on_commit_callbacks: Any,
+    django_capture_on_commit_callbacks: Any, rate_clock: RateLimitClock
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         login_request = services.start_sign_in("alice@example.org")
+    rate_clock.advance(61)
     with django_capture_on_commit_callbacks(execute=True):
         services.resend(login_request.public_id)
     assert len(mail.outbox) == 2
@@ -267,11 +268,11 @@ def test_previewing_a_link_consumes_nothing_and_confirming_does() -> None:
     services.confirm_link(preview.token_hash)
     with pytest.raises(SignInError) as error:
         services.confirm_link(preview.token_hash)
-    assert error.value.code == "already_used"
+    assert error.value.code == "link_used"
 
 
 def test_unknown_link_is_refused() -> None:
     with pytest.raises(SignInError) as error:
         services.preview_link("not-a-real-token")
-    assert error.value.code == "invalid_link"
+    assert error.value.code == "request_not_found"
     assert error.value.status == 404

@@ -12,12 +12,11 @@ import smtplib
 
 from django.db import transaction
 
-from .. import clock, signals
+from .. import audit, clock, signals
 from ..adapter import get_adapter
-from ..addresses import mask_email
 from ..conf import app_settings
 from ..crypto import hash_code, hash_token, mint_code, mint_token
-from ..models import LoginRequest, LoginSecret
+from ..models import AuthEvent, LoginRequest, LoginSecret
 
 __all__ = ["deliver_login_email", "is_permanent_failure", "mark_delivery_failed"]
 
@@ -41,7 +40,7 @@ def deliver_login_email(login_request_id: int) -> str:
             logger.warning(
                 "sign-in email refused: request=%s error=%s", login_request_id, type(exc).__name__
             )
-            _set_delivery(login_request_id, Delivery.FAILED)
+            mark_delivery_failed(login_request_id, reason="smtp_refused")
             return Delivery.FAILED
         logger.warning(
             "sign-in email deferred: request=%s error=%s", login_request_id, type(exc).__name__
@@ -50,9 +49,11 @@ def deliver_login_email(login_request_id: int) -> str:
         raise
 
 
-def mark_delivery_failed(login_request_id: int) -> None:
-    """Called when the task gives up retrying."""
-    _set_delivery(login_request_id, Delivery.FAILED)
+def mark_delivery_failed(login_request_id: int, reason: str = "gave_up") -> None:
+    """Record that the email will not be sent; the task calls it when it stops retrying."""
+    if _set_delivery(login_request_id, Delivery.FAILED):
+        login_request = LoginRequest.objects.filter(pk=login_request_id).first()
+        audit.record(AuthEvent.Kind.DELIVERY_FAILED, login_request=login_request, reason=reason)
 
 
 def is_permanent_failure(exc: BaseException) -> bool:
@@ -110,12 +111,11 @@ def _deliver(login_request_id: int) -> str:
         # is rolled back with everything else and never becomes valid.
         adapter.send_login_email(login_request, code=code, link=adapter.build_link_url(token))
 
-    logger.info(
-        "sign-in email sent: request=%s to=%s", login_request.pk, mask_email(login_request.email)
-    )
+    audit.record(AuthEvent.Kind.SENT, login_request=login_request)
     signals.login_code_sent.send(LoginRequest, login_request=login_request)
     return Delivery.SENT
 
 
-def _set_delivery(login_request_id: int, state: str) -> None:
-    LoginRequest.objects.filter(pk=login_request_id, delivery__in=_SENDABLE).update(delivery=state)
+def _set_delivery(login_request_id: int, state: str) -> bool:
+    rows = LoginRequest.objects.filter(pk=login_request_id, delivery__in=_SENDABLE)
+    return bool(rows.update(delivery=state))

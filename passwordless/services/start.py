@@ -7,13 +7,13 @@ import logging
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import clock, signals
+from .. import audit, clock, limits, signals
 from ..adapter import get_adapter
-from ..addresses import mask_email, normalize_email
+from ..addresses import normalize_email
 from ..client import client_ip, user_agent
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import LoginRequest
+from ..models import AuthEvent, LoginRequest
 from .verification import refusal
 
 __all__ = ["resend", "start_sign_in"]
@@ -22,32 +22,45 @@ logger = logging.getLogger("passwordless")
 
 
 def start_sign_in(
-    email: str, *, request: HttpRequest | None = None, next_url: str = ""
+    email: str,
+    *,
+    request: HttpRequest | None = None,
+    next_url: str = "",
+    replaces: str | None = None,
 ) -> LoginRequest:
     """Record a sign-in request and queue its email.
 
-    Known and unknown addresses take exactly the same path here: one insert
-    and one queued task carrying only the row's id. Whether mail goes out is
-    decided by the worker, so neither the answer nor its timing tells an
-    attacker which addresses have accounts.
+    Known and unknown addresses take exactly the same path here: the same
+    limits, one insert and one queued task carrying only the row's id. Whether
+    mail goes out is decided by the worker, so neither the answer nor its
+    timing tells an attacker which addresses have accounts.
+
+    ``replaces`` is the request this browser started before, if any: it ends,
+    so one browser has one live request. Requests of other browsers for the
+    same address are left alone; otherwise anyone could cancel a person's
+    sign-in by typing their address.
     """
+    email = normalize_email(email)
     adapter = get_adapter()
+    _check_send(request, email)
     if next_url and not adapter.is_safe_next_url(next_url, request):
         next_url = ""
+    now = clock.now()
     with transaction.atomic():
+        if replaces:
+            LoginRequest.objects.filter(
+                public_id=replaces, status=LoginRequest.Status.PENDING
+            ).update(status=LoginRequest.Status.ENDED, completed_at=now)
         login_request = LoginRequest.objects.create(
-            email=normalize_email(email),
-            expires_at=clock.now() + app_settings.REQUEST_LIFETIME,
+            email=email,
+            created_at=now,
+            expires_at=now + app_settings.REQUEST_LIFETIME,
             requester_ip=client_ip(request),
             user_agent=user_agent(request),
             next_url=next_url,
         )
         adapter.enqueue_login_email(login_request)
-    logger.info(
-        "sign-in requested: request=%s email=%s",
-        login_request.pk,
-        mask_email(login_request.email),
-    )
+    audit.record(AuthEvent.Kind.REQUESTED, request=request, login_request=login_request)
     signals.login_requested.send(LoginRequest, login_request=login_request, request=request)
     return login_request
 
@@ -60,16 +73,32 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> LoginReques
     locked) is left as it is, and a new request is started for the same
     address: "request a new code" always has an answer.
     """
-    with transaction.atomic():
-        login_request = (
-            LoginRequest.objects.select_for_update().filter(public_id=public_id).first()
+    login_request = LoginRequest.objects.filter(public_id=public_id).first()
+    if login_request is None:
+        raise SignInError("request_not_found")
+    if refusal(login_request, clock.now()) is not None:
+        return start_sign_in(
+            login_request.email,
+            request=request,
+            next_url=login_request.next_url,
+            replaces=public_id,
         )
-        if login_request is None:
-            raise SignInError("no_request")
-        if refusal(login_request, clock.now()) is None:
-            login_request.delivery = LoginRequest.Delivery.PENDING
-            login_request.save(update_fields=["delivery"])
-            get_adapter().enqueue_login_email(login_request)
-            logger.info("sign-in email requested again: request=%s", login_request.pk)
-            return login_request
-    return start_sign_in(login_request.email, request=request, next_url=login_request.next_url)
+    _check_send(request, login_request.email)
+    with transaction.atomic():
+        login_request = LoginRequest.objects.select_for_update().get(pk=login_request.pk)
+        login_request.delivery = LoginRequest.Delivery.PENDING
+        login_request.save(update_fields=["delivery"])
+        get_adapter().enqueue_login_email(login_request)
+    audit.record(
+        AuthEvent.Kind.REQUESTED, request=request, login_request=login_request, reason="resend"
+    )
+    return login_request
+
+
+def _check_send(request: HttpRequest | None, email: str) -> None:
+    try:
+        limits.check_send(request, email)
+    except SignInError as error:
+        if error.code == "rate_limited":
+            audit.record(AuthEvent.Kind.RATE_LIMITED, request=request, email=email, reason="send")
+        raise

@@ -15,12 +15,13 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from .. import clock, signals
+from .. import audit, clock, limits, signals
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..crypto import codes_match, hash_code, hash_token
 from ..errors import SignInError
-from ..models import LoginRequest, LoginSecret
+from ..models import AuthEvent, LoginRequest, LoginSecret
+from . import budget
 
 __all__ = [
     "LinkPreview",
@@ -47,13 +48,13 @@ class LinkPreview:
 def refusal(login_request: LoginRequest, now: datetime) -> str | None:
     """The error code that stops this request from completing, or ``None``."""
     if login_request.status == Status.SIGNED_IN:
-        return "already_used"
+        return "link_used"
     if login_request.status == Status.LOCKED:
         return "request_locked"
     if login_request.status == Status.ENDED:
-        return "request_ended"
+        return "request_superseded"
     if login_request.is_expired(now):
-        return "expired"
+        return "code_expired"
     return None
 
 
@@ -63,24 +64,36 @@ def verify_code(
     """Consume the request if ``code`` is one of its live codes; count a failure otherwise.
 
     ``code`` must already have the shape of a code (``forms.CodeForm``).
-    Raises ``SignInError``; after ``MAX_ATTEMPTS`` wrong codes the request is
-    locked and even the right code fails.
+    Raises ``SignInError``: after ``MAX_ATTEMPTS`` wrong codes the request is
+    locked, and after ``FAILURE_LIMIT`` wrong codes for one address, across
+    requests, codes for it wait (``rate_limited``); even the right code fails.
     """
+    _check_verify_rate(request)
     now = clock.now()
+    retry_after = 0
+    just_locked = False
     with transaction.atomic():
         login_request = _locked_request(public_id=public_id)
         if login_request is None:
-            raise SignInError("no_request")
+            raise SignInError("request_not_found")
         reason = refusal(login_request, now)
+        if reason is None:
+            retry_after = budget.seconds_to_wait(login_request.email, now)
+            reason = "rate_limited" if retry_after else None
         if reason is None:
             digest = hash_code(login_request.public_id, code)
             # Every candidate is compared, so timing does not tell which one matched.
             matches = [codes_match(s.code_hash, digest) for s in _live_secrets(login_request, now)]
             if any(matches):
-                return login_request, _complete(login_request, now)
-            reason = _count_failure(login_request)
-    _report_failure(login_request, reason, request)
+                user = _complete(login_request, now)
+                budget.reset(login_request.email)
+                return login_request, user
+            reason = _count_failure(login_request, now)
+            just_locked = reason == "request_locked"
     attempts_left = max(app_settings.MAX_ATTEMPTS - login_request.attempts, 0)
+    _report_failure(login_request, reason, request, just_locked=just_locked)
+    if reason == "rate_limited":
+        raise SignInError(reason, retry_after=retry_after)
     raise SignInError(reason, attempts_left=attempts_left)
 
 
@@ -93,8 +106,9 @@ def preview_link(token: str) -> LinkPreview:
 def preview_link_hash(token_hash: str) -> LinkPreview:
     secret = LoginSecret.objects.select_related("request").filter(token_hash=token_hash).first()
     if secret is None:
-        raise SignInError("invalid_link")
-    reason = refusal(secret.request, clock.now()) or _secret_refusal(secret, clock.now())
+        raise SignInError("request_not_found")
+    now = clock.now()
+    reason = refusal(secret.request, now) or _secret_refusal(secret, now)
     if reason is not None:
         raise SignInError(reason)
     return LinkPreview(token_hash=token_hash, login_request=secret.request)
@@ -104,22 +118,33 @@ def confirm_link(
     token_hash: str, *, request: HttpRequest | None = None
 ) -> tuple[LoginRequest, AbstractBaseUser]:
     """Consume the request of a previewed link; the person pressed the button."""
+    _check_verify_rate(request)
     now = clock.now()
     secret = LoginSecret.objects.filter(token_hash=token_hash).only("request_id").first()
     if secret is None:
-        raise SignInError("invalid_link")
+        raise SignInError("request_not_found")
     with transaction.atomic():
         login_request = _locked_request(pk=secret.request_id)
         if login_request is None:
-            raise SignInError("invalid_link")
+            raise SignInError("request_not_found")
         reason = refusal(login_request, now)
         if reason is None:
             live = {s.token_hash for s in _live_secrets(login_request, now)}
             if token_hash in live:
-                return login_request, _complete(login_request, now)
-            reason = "expired"
+                user = _complete(login_request, now)
+                budget.reset(login_request.email)
+                return login_request, user
+            reason = "code_expired"
     _report_failure(login_request, reason, request)
     raise SignInError(reason)
+
+
+def _check_verify_rate(request: HttpRequest | None) -> None:
+    try:
+        limits.check_verify(request)
+    except SignInError as error:
+        audit.record(AuthEvent.Kind.RATE_LIMITED, request=request, reason="verify")
+        raise error
 
 
 def _locked_request(**lookup: object) -> LoginRequest | None:
@@ -134,25 +159,23 @@ def _locked_request(**lookup: object) -> LoginRequest | None:
 def _live_secrets(login_request: LoginRequest, now: datetime) -> list[LoginSecret]:
     """The most recent secrets of the request that have not expired."""
     recent = login_request.secrets.all()[: app_settings.VALID_SECRETS]
-    return [s for s in recent if _secret_refusal(s, now) is None]
+    lifetime = app_settings.REQUEST_LIFETIME
+    return [s for s in recent if now < s.created_at + lifetime]
 
 
 def _secret_refusal(secret: LoginSecret, now: datetime) -> str | None:
-    if now >= secret.created_at + app_settings.REQUEST_LIFETIME:
-        return "expired"
-    newest = secret.request.secrets.values_list("pk", flat=True)[: app_settings.VALID_SECRETS]
-    if secret.pk not in list(newest):
-        return "expired"
-    return None
+    live = _live_secrets(secret.request, now)
+    return None if secret.pk in {s.pk for s in live} else "code_expired"
 
 
-def _count_failure(login_request: LoginRequest) -> str:
+def _count_failure(login_request: LoginRequest, now: datetime) -> str:
+    budget.record_failure(login_request.email, now)
     login_request.attempts += 1
     if login_request.attempts >= app_settings.MAX_ATTEMPTS:
         login_request.status = Status.LOCKED
-        login_request.completed_at = clock.now()
+        login_request.completed_at = now
     login_request.save(update_fields=["attempts", "status", "completed_at"])
-    return "request_locked" if login_request.status == Status.LOCKED else "invalid_code"
+    return "request_locked" if login_request.status == Status.LOCKED else "code_invalid"
 
 
 def _complete(login_request: LoginRequest, now: datetime) -> AbstractBaseUser:
@@ -182,8 +205,18 @@ def _resolve_user(login_request: LoginRequest) -> AbstractBaseUser | None:
         return adapter.get_user(login_request.email)
 
 
-def _report_failure(login_request: LoginRequest, reason: str, request: HttpRequest | None) -> None:
-    logger.info("sign-in refused: request=%s reason=%s", login_request.pk, reason)
+def _report_failure(
+    login_request: LoginRequest,
+    reason: str,
+    request: HttpRequest | None,
+    *,
+    just_locked: bool = False,
+) -> None:
+    kind = AuthEvent.Kind.RATE_LIMITED if reason == "rate_limited" else AuthEvent.Kind.FAILED
+    audit.record(kind, request=request, login_request=login_request, reason=reason)
     signals.login_failed.send(
         LoginRequest, login_request=login_request, request=request, reason=reason
     )
+    if just_locked:
+        audit.record(AuthEvent.Kind.LOCKED, request=request, login_request=login_request)
+        signals.request_locked.send(LoginRequest, login_request=login_request, request=request)
