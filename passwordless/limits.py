@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterable
 
 from django.http import HttpRequest
@@ -18,9 +19,21 @@ from .client import client_ip, rate_key_for_ip
 from .conf import app_settings
 from .errors import SignInError
 
-__all__ = ["check_send", "check_verify"]
+__all__ = ["check_send", "check_verify", "rate_period"]
 
 logger = logging.getLogger("passwordless")
+
+#: django-ratelimit's rate syntax: ``5/h``, ``30/5m``, ``100/d``.
+RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_period(rate: str) -> int:
+    """The window of a rate string in seconds; ``ValueError`` if it is not one."""
+    match = RATE.match(rate)
+    if match is None:
+        raise ValueError(f"not a rate: {rate!r} (expected e.g. '5/h' or '30/5m')")
+    return int(match.group(2) or 1) * _UNITS[match.group(3)]
 
 
 def check_send(request: HttpRequest | None, email: str) -> None:
@@ -43,8 +56,12 @@ def check_verify(request: HttpRequest | None) -> None:
 
 
 def _enforce(group: str, value: str, rates: Iterable[str]) -> None:
-    waits = []
-    for rate in rates:
+    """Count one hit against each rate, shortest window first, and stop at the first refusal.
+
+    Stopping there means a hit refused by ``1/m`` does not also use up ``5/h``:
+    the hourly budget counts what was let through.
+    """
+    for rate in sorted(rates, key=rate_period):
         try:
             usage = get_usage(
                 None,
@@ -62,6 +79,4 @@ def _enforce(group: str, value: str, rates: Iterable[str]) -> None:
             # django-ratelimit's signal that the cache failed (and fail-open is off).
             raise SignInError("service_unavailable")
         if usage["should_limit"]:
-            waits.append(max(int(usage["time_left"]), 1))
-    if waits:
-        raise SignInError("rate_limited", retry_after=max(waits))
+            raise SignInError("rate_limited", retry_after=max(int(usage["time_left"]), 1))

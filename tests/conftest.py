@@ -117,3 +117,22 @@ def start_sign_in(
         return read_sign_in_mail(mail.outbox[-1])
 
     return start
+
+
+@pytest.fixture
+def site(live_server: Any, settings: Any) -> str:
+    """The app served over HTTP on loopback, with links pointing at it."""
+    settings.PASSWORDLESS_SITE_URL = live_server.url
+    return str(live_server.url)
+
+
+@pytest.fixture
+def mailbox() -> Callable[..., Delivered]:
+    """The newest sign-in email sent to an address (the locmem outbox, shared with the server)."""
+
+    def newest(to: str, index: int = -1) -> Delivered:
+        messages = [m for m in mail.outbox if to in m.to]
+        assert messages, f"no mail to {to}: {[m.to for m in mail.outbox]}"
+        return read_sign_in_mail(messages[index])
+
+    return newest

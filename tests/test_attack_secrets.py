@@ -1,0 +1,194 @@
+"""Secrets and single use, attacked over HTTP against the live server."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from django.db import connection
+
+from passwordless.models import LoginRequest, LoginSecret
+from tests.attacker import Browser
+from tests.conftest import Delivered, FrozenClock, RateLimitClock
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Mailbox = Callable[..., Delivered]
+
+
+def _token(link: str) -> str:
+    return link.rstrip("/").rsplit("/", 1)[1]
+
+
+def _wrong(code: str) -> str:
+    return "000000" if code != "000000" else "111111"
+
+
+def _all_at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
+    """Fire every call at the same moment from its own thread."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_code_and_link_expire_ten_minutes_after_minting(
+    site: str, mailbox: Mailbox, frozen_clock: FrozenClock
+) -> None:
+    ok = Browser(site)
+    ok.start("early@example.org")
+    frozen_clock.advance(seconds=599)
+    assert ok.submit_code(mailbox("early@example.org").code).status_code == 302
+
+    late = Browser(site)
+    late.start("late@example.org")
+    delivered = mailbox("late@example.org")
+    frozen_clock.advance(seconds=600)
+    response = late.submit_code(delivered.code)
+    assert response.status_code == 410
+    assert "This code or link has expired. Request a new one." in response.text
+    opened = Browser(site).open_link(delivered.link)
+    assert opened.status_code == 410
+
+
+@pytest.mark.postgres
+def test_twenty_concurrent_submissions_of_one_code_sign_in_once(
+    site: str, mailbox: Mailbox
+) -> None:
+    owner = Browser(site)
+    owner.start("race@example.org")
+    code = mailbox("race@example.org").code
+    token = owner.csrf_token("/auth/code/")
+    jars = [owner]
+    for _ in range(19):
+        jar = Browser(site)
+        jar.session.cookies.update(owner.session.cookies)
+        jars.append(jar)
+
+    responses = _all_at_once(
+        [lambda jar=jar: jar.post("/auth/code/", {"code": code}, token=token) for jar in jars]
+    )
+    # Losers see "already used", or (once the winner's login() deleted the shared
+    # session) a redirect back to the email form; one only lands signed in.
+    assert [r.headers.get("Location") for r in responses].count("/") == 1
+    assert [jar.signed_in_as() for jar in jars].count("race@example.org") == 1
+    assert LoginRequest.objects.get().status == LoginRequest.Status.SIGNED_IN
+
+
+@pytest.mark.postgres
+def test_twenty_concurrent_confirmations_of_one_link_sign_in_once(
+    site: str, mailbox: Mailbox
+) -> None:
+    Browser(site).start("race@example.org")
+    link = mailbox("race@example.org").link
+    jars = [Browser(site) for _ in range(20)]
+    for jar in jars:
+        assert jar.open_link(link).status_code == 302
+    tokens = [jar.csrf_token("/auth/link/") for jar in jars]
+
+    responses = _all_at_once(
+        [
+            lambda jar=jar, token=token: jar.post("/auth/link/", token=token)
+            for jar, token in zip(jars, tokens, strict=True)
+        ]
+    )
+    assert [r.headers.get("Location") for r in responses].count("/") == 1
+    assert [jar.signed_in_as() for jar in jars].count("race@example.org") == 1
+
+
+def test_replaying_a_used_code_or_link_fails(site: str, mailbox: Mailbox) -> None:
+    browser = Browser(site)
+    browser.start("alice@example.org")
+    delivered = mailbox("alice@example.org")
+    assert browser.submit_code(delivered.code).status_code == 302
+
+    thief = Browser(site)
+    assert thief.open_link(delivered.link).status_code == 409
+    assert thief.signed_in_as() is None
+
+
+def test_three_most_recent_codes_stay_valid_and_share_one_counter(
+    site: str, mailbox: Mailbox, rate_clock: RateLimitClock
+) -> None:
+    browser = Browser(site)
+    browser.start("resend@example.org")
+    for _ in range(3):
+        rate_clock.advance(61)
+        assert browser.resend().status_code == 302
+    codes = [mailbox("resend@example.org", i).code for i in range(4)]
+    assert len({_token(mailbox("resend@example.org", i).link) for i in range(4)}) == 4
+
+    # The oldest fell out of the window of three; it fails and costs an attempt.
+    if codes[0] not in codes[1:]:
+        assert browser.submit_code(codes[0]).status_code == 400
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in codes)
+    response = browser.submit_code(wrong)
+    assert "attempt" in response.text
+    assert LoginRequest.objects.get().attempts in (1, 2)
+    # The older of the three live codes still works.
+    assert browser.submit_code(codes[1]).status_code == 302
+
+
+def test_starting_again_in_the_same_browser_ends_its_older_request(
+    site: str, mailbox: Mailbox, rate_clock: RateLimitClock
+) -> None:
+    browser = Browser(site)
+    browser.start("again@example.org")
+    first = mailbox("again@example.org")
+    rate_clock.advance(61)
+    browser.start("again@example.org")
+    second = mailbox("again@example.org")
+
+    stale = Browser(site).open_link(first.link)
+    assert stale.status_code == 409
+    assert "A newer sign-in email was requested" in stale.text
+    assert browser.submit_code(second.code).status_code == 302
+
+
+def test_another_browser_starting_for_the_same_address_ends_nothing(
+    site: str, mailbox: Mailbox, rate_clock: RateLimitClock
+) -> None:
+    victim = Browser(site)
+    victim.start("victim@example.org")
+    code = mailbox("victim@example.org").code
+    rate_clock.advance(61)
+    Browser(site).start("victim@example.org")
+    assert victim.submit_code(code).status_code == 302
+
+
+def test_a_database_dump_recovers_no_live_secret(site: str, mailbox: Mailbox) -> None:
+    browser = Browser(site)
+    browser.start("dump@example.org")
+    delivered = mailbox("dump@example.org")
+    secret = LoginSecret.objects.get()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT code_hash, token_hash FROM passwordless_loginsecret")
+        code_hash, token_hash = cursor.fetchone()
+
+    # The dump does not contain the secrets, and unkeyed hashing of the whole code space
+    # does not find the code: the key is not in the database.
+    assert delivered.code not in (code_hash + token_hash)
+    request_id = secret.request.public_id
+    candidates = {
+        hashlib.sha256(f"{prefix}{n:06d}".encode()).hexdigest()
+        for n in range(1_000_000)
+        for prefix in ("", f"{request_id}:")
+    }
+    assert code_hash not in candidates
+
+    # The stored hash is not a usable link either.
+    assert Browser(site).open_link(f"{site}/auth/link/{token_hash}/").status_code == 404
+    assert browser.submit_code(delivered.code).status_code == 302
