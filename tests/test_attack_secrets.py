@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
@@ -79,7 +80,7 @@ def test_twenty_concurrent_submissions_of_one_code_sign_in_once(
         jars.append(jar)
 
     responses = _all_at_once(
-        [lambda jar=jar: jar.post("/auth/code/", {"code": code}, token=token) for jar in jars]
+        [functools.partial(jar.post, "/auth/code/", {"code": code}, token=token) for jar in jars]
     )
     # Losers see "already used", or (once the winner's login() deleted the shared
     # session) a redirect back to the email form; one only lands signed in.
@@ -101,7 +102,7 @@ def test_twenty_concurrent_confirmations_of_one_link_sign_in_once(
 
     responses = _all_at_once(
         [
-            lambda jar=jar, token=token: jar.post("/auth/link/", token=token)
+            functools.partial(jar.post, "/auth/link/", token=token)
             for jar, token in zip(jars, tokens, strict=True)
         ]
     )
