@@ -23,7 +23,12 @@ def normalize_email(value: str) -> str:
     Mail is only ever sent to a stored canonical address, never to what was
     typed (the lesson of Django's CVE-2019-19844).
     """
-    email = unicodedata.normalize("NFKC", value).strip().lower()
+    email = unicodedata.normalize("NFKC", value)
+    # Control characters anywhere, even a trailing newline, refuse the address:
+    # CR/LF is how header injection starts. Only plain spaces around it are trimmed.
+    if any(unicodedata.category(ch)[0] == "C" for ch in email):
+        raise ValidationError("Enter a valid email address.", code="invalid")
+    email = email.strip(" ").lower()
     if not email:
         raise ValidationError("Enter your email address.", code="required")
     if len(email) > MAX_EMAIL_LENGTH:
@@ -32,7 +37,7 @@ def normalize_email(value: str) -> str:
             code="max_length",
             params={"limit": MAX_EMAIL_LENGTH},
         )
-    if any(unicodedata.category(ch)[0] in "CZ" for ch in email):
+    if any(unicodedata.category(ch)[0] == "Z" for ch in email):
         raise ValidationError("Enter a valid email address.", code="invalid")
     _validate(email)
     return email
