@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy passwordless accounts config tests
+	$(BIN)/mypy passwordless accounts config tests bench
 
 djangocheck: $(STAMP)
 	$(BIN)/python manage.py check --fail-level WARNING

@@ -175,6 +175,9 @@ RATELIMIT_FAIL_OPEN = False
 PASSWORDLESS_SITE_URL = SITE_URL
 # Proxies whose X-Forwarded-For is believed, e.g. "10.0.0.0/8,127.0.0.1". None by default.
 PASSWORDLESS_TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+PASSWORDLESS_SEND_RATES_PER_EMAIL = env.str("SEND_RATES_PER_EMAIL", default="1/m,5/h")
+PASSWORDLESS_SEND_RATES_PER_IP = env.str("SEND_RATES_PER_IP", default="20/h")
+PASSWORDLESS_VERIFY_RATES_PER_IP = env.str("VERIFY_RATES_PER_IP", default="30/5m")
 PASSWORDLESS_SIGNUP_ENABLED = env.bool("PASSWORDLESS_SIGNUP_ENABLED", default=True)
 
 # Security headers and cookies. With DEBUG off (production) cookies are Secure and

@@ -112,12 +112,12 @@ def project_env(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log_dir: Path, port: int) -> Iterator[Process]:
+def gunicorn(env: dict[str, str], log_dir: Path, port: int, workers: int = 1) -> Iterator[Process]:
     process = Process(
         f"gunicorn-{port}",
         [
             sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
-            "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+            "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         ],
         env,
         log_dir,
