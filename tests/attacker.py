@@ -51,7 +51,8 @@ class Browser:
         form = dict(data or {})
         form["csrfmiddlewaretoken"] = token if token is not None else self.csrf_token(path)
         kwargs.setdefault("allow_redirects", False)
-        headers = {"Origin": self.base_url, **kwargs.pop("headers", {})}
+        origin = self.session.headers.get("Origin") or self.base_url
+        headers = {"Origin": origin, **kwargs.pop("headers", {})}
         return self.session.post(self.url(path), data=form, headers=headers, timeout=20, **kwargs)
 
     # The flow, step by step.
