@@ -115,7 +115,7 @@ def test_sign_in_cycles_the_session_key_and_the_csrf_token(site: str, mailbox: M
 
     # The pre-sign-in session key is dead: fixing it in a victim's browser gains nothing.
     fixed = Browser(site)
-    fixed.session.cookies.set("sessionid", before[0])
+    fixed.session.cookies.set("sessionid", before[0] or "")
     assert fixed.signed_in_as() is None
 
 
