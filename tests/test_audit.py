@@ -1,0 +1,137 @@
+"""The audit trail: every event as a row and a structured log record, and no secret in any sink.
+
+The whole flow runs over HTTP with every logger at DEBUG and Django's DEBUG on,
+then the logs, the audit rows, every database table and every Redis key are
+searched for the codes, link tokens, full links and session keys it produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend
+from django.db import connection
+
+from passwordless.models import AuthEvent
+from tests.attacker import Browser
+from tests.conftest import Delivered, RateLimitClock
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Mailbox = Callable[..., Delivered]
+
+
+def _wrong(code: str, n: int = 0) -> str:
+    return [f"{d}" * 6 for d in range(10) if f"{d}" * 6 != code][n]
+
+
+def _database_dump() -> str:
+    rows: list[str] = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
+            rows.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(rows)
+
+
+def _redis_dump(settings: Any) -> str:
+    if not settings.HAS_REDIS:
+        return ""
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    parts = []
+    for key in client.scan_iter():
+        parts.append(repr(key))
+        if client.type(key) == b"string":
+            parts.append(repr(client.get(key)))
+    return "\n".join(parts)
+
+
+def test_every_event_is_audited_and_no_secret_reaches_any_sink(
+    site: str,
+    mailbox: Mailbox,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+    rate_clock: RateLimitClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.DEBUG = True
+    caplog.set_level(logging.DEBUG)
+    for name in ("django", "django.db.backends", "django.request", "passwordless", "celery"):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+    send = EmailBackend.send_messages
+
+    def bouncing(self: EmailBackend, messages: Sequence[Any]) -> int:
+        if any("bounce@example.org" in m.to for m in messages):
+            raise smtplib.SMTPRecipientsRefused({"bounce@example.org": (550, b"no mailbox")})
+        return send(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", bouncing)
+
+    alice = Browser(site)
+    alice.start("alice@example.org")  # requested, sent
+    first = mailbox("alice@example.org")
+    for i in range(5):
+        alice.submit_code(_wrong(first.code, i))  # failed x4, then failed + locked
+    assert alice.start("alice@example.org").status_code == 429  # rate limited
+    rate_clock.advance(61)
+    alice.start("alice@example.org")
+    second = mailbox("alice@example.org")
+    assert alice.submit_code(second.code).status_code == 302  # signed in (code)
+    session_keys = [alice.cookie("sessionid")]
+
+    bob = Browser(site)
+    bob.start("bob@example.org")
+    third = mailbox("bob@example.org")
+    bob.open_link(third.link)
+    assert bob.confirm_link().status_code == 302  # signed in (link)
+    session_keys.append(bob.cookie("sessionid"))
+    bob.post("/auth/logout/", token=bob.csrf_token("/"))  # signed out
+
+    Browser(site).start("bounce@example.org")  # delivery failed
+
+    kinds = set(AuthEvent.objects.values_list("kind", flat=True))
+    assert kinds == {k.value for k in AuthEvent.Kind}
+    event = AuthEvent.objects.filter(kind="locked").get()
+    assert (event.masked_email, event.ip, event.login_request_id) == (
+        "a***@example.org",
+        "127.0.0.1",
+        event.login_request_id,
+    )
+    assert AuthEvent.objects.filter(kind="signed_in", method="link").count() == 1
+    reasons = set(AuthEvent.objects.filter(kind="failed").values_list("reason", flat=True))
+    assert reasons == {"code_invalid", "request_locked"}
+    audit_records = [r for r in caplog.records if r.name == "passwordless.audit"]
+    assert {r.audit["event"] for r in audit_records} == kinds  # type: ignore[attr-defined]
+
+    secrets = [d.code for d in (first, second, third)]
+    secrets += [d.link for d in (first, second, third)]
+    secrets += [d.link.rstrip("/").rsplit("/", 1)[1] for d in (first, second, third)]
+    keys = [key for key in session_keys if key]
+    # The attacker's own HTTP client (urllib3) logs the URLs it fetches: not the app's sink.
+    server_logs = "\n".join(
+        caplog.handler.format(r) for r in caplog.records if not r.name.startswith("urllib3")
+    )
+    sinks = {
+        "logs": server_logs,
+        "audit rows": repr(list(AuthEvent.objects.values())),
+        "database": _database_dump(),
+        "redis": _redis_dump(settings),
+    }
+    assert "django.db.backends" in server_logs  # DEBUG logging was really on, and is read
+    for sink, text in sinks.items():
+        # Redis is the session store: it alone may hold session keys.
+        for secret in secrets + (keys if sink != "redis" else []):
+            pattern = (
+                rf"(?<!\d){re.escape(secret)}(?!\d)" if secret.isdigit() else re.escape(secret)
+            )
+            assert not re.search(pattern, text), f"a secret reached the {sink}"
+    assert len(mail.outbox) == 3
