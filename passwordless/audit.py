@@ -11,10 +11,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
 from .addresses import mask_email
-from .client import client_ip, user_agent
+from .client import client_ip, mask_ip, user_agent
 from .models import AuthEvent, LoginRequest
 
-__all__ = ["record"]
+__all__ = ["devices", "record"]
 
 logger = logging.getLogger("passwordless.audit")
 
@@ -28,6 +28,7 @@ def record(
     email: str = "",
     reason: str = "",
     method: str = "",
+    details: dict[str, object] | None = None,
 ) -> AuthEvent:
     if user is None and login_request is not None:
         user = login_request.user
@@ -42,6 +43,7 @@ def record(
         masked_email=mask_email(email) if email else "",
         ip=client_ip(request) if request is not None else None,
         user_agent=user_agent(request),
+        details=details or {},
     )
     fields = {
         "event": kind,
@@ -51,6 +53,7 @@ def record(
         "email": event.masked_email or None,
         "ip": event.ip,
         "login_request_id": event.login_request_id,
+        **({"devices": details} if details else {}),
     }
     logger.info(
         "auth event %s",
@@ -58,3 +61,17 @@ def record(
         extra={"audit": fields},
     )
     return event
+
+
+def devices(login_request: LoginRequest) -> dict[str, object]:
+    """Both devices of a cross-device sign-in: user agents and masked addresses."""
+    return {
+        "requester": {
+            "user_agent": login_request.user_agent,
+            "ip": mask_ip(login_request.requester_ip),
+        },
+        "approver": {
+            "user_agent": login_request.approver_user_agent,
+            "ip": mask_ip(login_request.approver_ip),
+        },
+    }

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 
 from .conf import app_settings
 
-__all__ = ["client_ip", "rate_key_for_ip", "user_agent"]
+__all__ = ["client_ip", "mask_ip", "rate_key_for_ip", "user_agent"]
 
 _MAX_USER_AGENT = 300
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -62,6 +62,15 @@ def rate_key_for_ip(ip: str | None) -> str:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+def mask_ip(ip: str | None) -> str:
+    """``203.0.113.7`` becomes ``203.0.113.0/24``, IPv6 its /48: where, roughly, not who."""
+    address = _parse(ip or "")
+    if address is None:
+        return ""
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def user_agent(request: HttpRequest | None) -> str:

@@ -122,6 +122,11 @@ class AppSettings:
         return _rates(self._get("VERIFY_RATES_PER_IP", "30/5m"))
 
     @property
+    def POLL_RATES_PER_IP(self) -> tuple[str, ...]:
+        """Status polls of waiting pages from one client address (120/m: every 2 s, with room)."""
+        return _rates(self._get("POLL_RATES_PER_IP", "120/m"))
+
+    @property
     def FAILURE_LIMIT(self) -> int:
         """Consecutive wrong codes for one address, across requests, before waits begin (20)."""
         return int(self._get("FAILURE_LIMIT", 20))

@@ -15,7 +15,7 @@ from django.utils.crypto import salted_hmac
 
 from .conf import app_settings
 
-__all__ = ["codes_match", "hash_code", "hash_token", "mint_code", "mint_token"]
+__all__ = ["codes_match", "hash_binding", "hash_code", "hash_token", "mint_code", "mint_token"]
 
 #: Bytes of randomness in a link token: 256 bits, well above ASVS's 128.
 TOKEN_BYTES = 32
@@ -46,6 +46,11 @@ def hash_code(request_public_id: str, code: str) -> str:
 def hash_token(token: str) -> str:
     """Digest of a link token; unique, so it is also the lookup key."""
     return _digest("link", token)
+
+
+def hash_binding(binding: str) -> str:
+    """Digest of the browser-binding secret held in the cookie of the browser that asked."""
+    return _digest("binding", binding)
 
 
 def codes_match(expected_digest: str, candidate_digest: str) -> bool:

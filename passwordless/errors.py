@@ -30,7 +30,12 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     ),
     "browser_mismatch": (
         403,
-        "This link was opened in a different browser from the one that asked for it.",
+        "This link was opened in a different browser from the one that asked for it. "
+        "Approve the sign-in on the device that asked, or enter the code here.",
+    ),
+    "pick_missing": (
+        400,
+        "Nothing was approved. Pick the number shown on the device that asked to sign in.",
     ),
     "rate_limited": (429, "Too many attempts. Try again in {wait}."),
     "service_unavailable": (

@@ -19,7 +19,7 @@ from .client import client_ip, rate_key_for_ip
 from .conf import app_settings
 from .errors import SignInError
 
-__all__ = ["check_send", "check_verify", "rate_period"]
+__all__ = ["check_poll", "check_send", "check_verify", "rate_period"]
 
 logger = logging.getLogger("passwordless")
 
@@ -53,6 +53,13 @@ def check_verify(request: HttpRequest | None) -> None:
     if request is not None:
         key = rate_key_for_ip(client_ip(request))
         _enforce("verify-ip", key, app_settings.VERIFY_RATES_PER_IP)
+
+
+def check_poll(request: HttpRequest | None) -> None:
+    """Raise ``rate_limited`` if a waiting page polls too often. Counts in the cache only."""
+    if request is not None:
+        key = rate_key_for_ip(client_ip(request))
+        _enforce("poll-ip", key, app_settings.POLL_RATES_PER_IP)
 
 
 def _enforce(group: str, value: str, rates: Iterable[str]) -> None:

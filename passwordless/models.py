@@ -22,6 +22,21 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def new_match_choices() -> str:
+    """Three distinct 2-digit numbers, the first of which is the right one.
+
+    They are drawn once per request and kept, so reloading the approval page
+    always shows the same three: a page that drew new decoys each time would
+    give the right number away to anyone comparing two loads.
+    """
+    choices: list[int] = []
+    while len(choices) < 3:
+        n = 10 + secrets.randbelow(90)
+        if n not in choices:
+            choices.append(n)
+    return ",".join(map(str, choices))
+
+
 class LoginRequestQuerySet(models.QuerySet["LoginRequest"]):
     def pending(self) -> LoginRequestQuerySet:
         """Requests that could still be completed: not used, locked or ended, not expired."""
@@ -31,6 +46,7 @@ class LoginRequestQuerySet(models.QuerySet["LoginRequest"]):
 class LoginRequest(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved on another device"
         SIGNED_IN = "signed_in", "Signed in"
         LOCKED = "locked", "Locked"
         ENDED = "ended", "Ended"
@@ -63,6 +79,13 @@ class LoginRequest(models.Model):
     requester_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     next_url = models.CharField(max_length=2000, blank=True)
+    # Cross-device approval: the browser that asked holds the binding cookie (its
+    # keyed hash is here); the approving device must pick the right number.
+    binding_hash = models.CharField(max_length=64, blank=True)
+    match_choices = models.CharField(max_length=8, default=new_match_choices, editable=False)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approver_ip = models.GenericIPAddressField(null=True, blank=True)
+    approver_user_agent = models.CharField(max_length=300, blank=True)
 
     objects = LoginRequestQuerySet.as_manager()
 
@@ -74,6 +97,15 @@ class LoginRequest(models.Model):
 
     def __str__(self) -> str:
         return f"sign-in request {self.pk}"
+
+    @property
+    def match_number(self) -> int:
+        """The number the waiting device shows."""
+        return int(self.match_choices.split(",")[0])
+
+    def shuffled_choices(self) -> list[int]:
+        """The three numbers in ascending order, so their order tells nothing."""
+        return sorted(int(n) for n in self.match_choices.split(","))
 
     def is_expired(self, at: datetime | None = None) -> bool:
         """Expired once the server clock reaches ``expires_at``."""
@@ -121,6 +153,7 @@ class AuthEvent(models.Model):
         REQUESTED = "requested", "Sign-in requested"
         SENT = "sent", "Email sent"
         DELIVERY_FAILED = "delivery_failed", "Email delivery failed"
+        APPROVED = "approved", "Approved on another device"
         SIGNED_IN = "signed_in", "Signed in"
         FAILED = "failed", "Sign-in refused"
         LOCKED = "locked", "Request locked"
@@ -143,6 +176,8 @@ class AuthEvent(models.Model):
     masked_email = models.CharField(max_length=260, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # For cross-device events: both devices' user agents and masked addresses.
+    details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False, db_index=True)
 
     class Meta:

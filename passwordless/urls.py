@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("code/", views.CodeView.as_view(), name="code"),
     path("code/resend/", views.resend_view, name="resend"),
+    path("code/status/", views.WaitStatusView.as_view(), name="wait-status"),
     path("link/", views.LinkConfirmView.as_view(), name="link-confirm"),
     path("link/<str:token>/", views.LinkView.as_view(), name="link"),
     path("logout/", views.logout_view, name="logout"),

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -24,7 +31,23 @@ from .forms import CodeForm, LoginForm
 from .models import LoginRequest
 from .services.sessions import SESSION_LINK_KEY
 
-__all__ = ["CodeView", "LinkConfirmView", "LinkView", "LoginView", "logout_view", "resend_view"]
+__all__ = [
+    "CodeView",
+    "LinkConfirmView",
+    "LinkView",
+    "LoginView",
+    "WaitStatusView",
+    "logout_view",
+    "resend_view",
+]
+
+#: What the waiting page says about its email, by the delivery state the worker records.
+DELIVERY_TEXT = {
+    "sending": "Sending the email…",
+    "sent": "Email sent. It can take a minute to arrive.",
+    "delayed": "The email is delayed. We're still trying; no need to ask again.",
+    "failed": "We couldn't send the email.",
+}
 
 
 def _protected(view: type[View]) -> type[View]:
@@ -69,7 +92,7 @@ class LoginView(View):
         if not form.is_valid():
             return _render(request, self.template_name, {"form": form}, status=400)
         try:
-            login_request = services.start_sign_in(
+            started = services.start_sign_in(
                 form.cleaned_data["email"],
                 request=request,
                 next_url=form.cleaned_data["next"],
@@ -77,13 +100,15 @@ class LoginView(View):
             )
         except SignInError as error:
             return _render(request, self.template_name, {"form": form}, error)
-        services.remember_request(request, login_request)
-        return redirect("passwordless:code")
+        services.remember_request(request, started.login_request)
+        response = redirect("passwordless:code")
+        services.bind_browser(response, started)
+        return response
 
 
 @_protected
 class CodeView(View):
-    """Enter the code from the email."""
+    """Enter the code from the email, or wait here while another device approves."""
 
     template_name = "passwordless/code.html"
 
@@ -97,6 +122,14 @@ class CodeView(View):
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            approved = services.collect_approval(self.login_request.public_id, request=request)
+        except SignInError as error:
+            return self.page(CodeForm(), error)
+        if approved is not None:
+            login_request, user = approved
+            services.sign_in(request, user, login_request, method="approval")
+            return _signed_in(login_request)
         return self.page(CodeForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -115,8 +148,12 @@ class CodeView(View):
     def page(
         self, form: CodeForm, error: SignInError | None = None, status: int = 200
     ) -> HttpResponse:
+        wait = services.wait_status(self.login_request.public_id)
         context = {
             "form": form,
+            "wait": wait,
+            "waiting": wait.status == "pending" and error is None,
+            "delivery_text": DELIVERY_TEXT[wait.delivery],
             "email": self.login_request.email,
             "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
             "code_length": app_settings.CODE_LENGTH,
@@ -131,15 +168,57 @@ class ResendView(CodeView):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         try:
-            login_request = services.resend(self.login_request.public_id, request=request)
+            started = services.resend(self.login_request.public_id, request=request)
         except SignInError as error:
             return self.page(CodeForm(), error)
-        services.remember_request(request, login_request)
+        services.remember_request(request, started.login_request)
         messages.success(request, "We've sent a new email with a new code and link.")
-        return redirect("passwordless:code")
+        response = redirect("passwordless:code")
+        services.bind_browser(response, started)
+        return response
 
 
 resend_view = ResendView.as_view()
+
+
+@method_decorator(never_cache, name="dispatch")
+class WaitStatusView(View):
+    """What the waiting page's script polls: one read, no database write, rate-limited.
+
+    Once another device approved the request, this response signs the
+    browser that asked in, and tells the script where to go.
+    """
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> JsonResponse:
+        public_id = services.pending_request_id(request)
+        try:
+            if public_id is None:
+                raise SignInError("request_not_found")
+            services.check_poll_rate(request)
+            approved = services.collect_approval(public_id, request=request)
+            if approved is not None:
+                login_request, user = approved
+                services.sign_in(request, user, login_request, method="approval")
+                url = get_adapter().get_login_redirect_url(login_request)
+                return JsonResponse({"status": "signed_in", "redirect": url})
+            wait = services.wait_status(public_id)
+        except SignInError as error:
+            response = JsonResponse(
+                {"error": {"code": error.code, "message": error.message, **error.params}},
+                status=error.status,
+            )
+            if error.retry_after is not None:
+                response["Retry-After"] = str(error.retry_after)
+            return response
+        return JsonResponse(
+            {
+                "status": wait.status,
+                "delivery": wait.delivery,
+                "delivery_text": DELIVERY_TEXT[wait.delivery],
+            }
+        )
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -155,7 +234,7 @@ class LinkView(View):
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            preview = services.preview_link(token)
+            preview = services.preview_link(token, request)
         except SignInError as error:
             response: HttpResponse = _render(request, "passwordless/link_error.html", {}, error)
         else:
@@ -167,9 +246,12 @@ class LinkView(View):
 
 @_protected
 class LinkConfirmView(View):
-    """Name the account and ask for one click: the POST is what signs in."""
+    """After a link: one click in the browser that asked; elsewhere, approve or type the code.
 
-    template_name = "passwordless/link_confirm.html"
+    Nothing here changes state on GET, and no POST changes anything without an
+    explicit choice: the button of the browser that asked, a picked number, or
+    the code.
+    """
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         token_hash = request.session.get(SESSION_LINK_KEY)
@@ -180,24 +262,65 @@ class LinkConfirmView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
-            preview = services.preview_link_hash(self.token_hash)
+            preview = services.preview_link_hash(self.token_hash, request)
         except SignInError as error:
             return self.refused(error)
+        return self.page(preview)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        action = request.POST.get("action")
+        try:
+            if action == "sign_in":
+                login_request, user = services.confirm_link(self.token_hash, request=request)
+                services.sign_in(request, user, login_request, method="link")
+                return _signed_in(login_request)
+            if action == "approve":
+                services.approve(self.token_hash, request.POST.get("pick"), request=request)
+                self.request.session.pop(SESSION_LINK_KEY, None)
+                return _render(request, "passwordless/link_approved.html", {})
+            if action == "code":
+                return self.sign_in_here(request)
+            raise SignInError("pick_missing")
+        except SignInError as error:
+            if error.code in {"pick_missing", "browser_mismatch", "code_invalid"}:
+                try:
+                    preview = services.preview_link_hash(self.token_hash, request)
+                except SignInError as dead:
+                    return self.refused(dead)
+                return self.page(preview, error=error)
+            return self.refused(error)
+
+    def sign_in_here(self, request: HttpRequest) -> HttpResponse:
+        """"Sign in on this device instead": the code from the same email, which scanners lack."""
+        preview = services.preview_link_hash(self.token_hash, request)
+        form = CodeForm(request.POST)
+        if not form.is_valid():
+            return self.page(preview, code_form=form, status=400)
+        login_request, user = services.verify_code(
+            preview.login_request.public_id, form.cleaned_data["code"], request=request
+        )
+        services.sign_in(request, user, login_request, method="code")
+        return _signed_in(login_request)
+
+    def page(
+        self,
+        preview: services.LinkPreview,
+        *,
+        error: SignInError | None = None,
+        code_form: CodeForm | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
         login_request = preview.login_request
         context = {
+            "same_browser": preview.same_browser,
             "masked_email": mask_email(login_request.email),
             "device": describe_user_agent(login_request.user_agent),
             "requested_at": login_request.created_at,
+            "choices": login_request.shuffled_choices(),
+            "code_form": code_form or CodeForm(),
+            "code_length": app_settings.CODE_LENGTH,
         }
-        return _render(request, self.template_name, context)
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        try:
-            login_request, user = services.confirm_link(self.token_hash, request=request)
-        except SignInError as error:
-            return self.refused(error)
-        services.sign_in(request, user, login_request, method="link")
-        return _signed_in(login_request)
+        return _render(self.request, "passwordless/link_confirm.html", context, error, status)
 
     def refused(self, error: SignInError) -> HttpResponse:
         if error.code != "rate_limited":

@@ -70,7 +70,18 @@ class Browser:
         return self.get(link)
 
     def confirm_link(self) -> requests.Response:
-        return self.post("/auth/link/")
+        """The one-click button, offered only to the browser that asked."""
+        return self.post("/auth/link/", {"action": "sign_in"})
+
+    def approve(self, pick: str | int) -> requests.Response:
+        """Pick a number on the approval page of another browser or device."""
+        return self.post("/auth/link/", {"action": "approve", "pick": str(pick)})
+
+    def sign_in_here(self, code: str) -> requests.Response:
+        return self.post("/auth/link/", {"action": "code", "code": code})
+
+    def poll(self) -> requests.Response:
+        return self.get("/auth/code/status/")
 
     def signed_in_as(self) -> str | None:
         home = self.session.get(self.url("/"), timeout=20).text

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import factory
+from django.http import HttpRequest
+from django.test import RequestFactory
 from factory.declarations import LazyFunction, Sequence
 
 from accounts.models import User
 from passwordless import clock
-from passwordless.crypto import hash_code, hash_token, mint_code, mint_token
+from passwordless.crypto import hash_binding, hash_code, hash_token, mint_code, mint_token
 from passwordless.models import LoginRequest, LoginSecret
+from passwordless.services.sessions import binding_cookie_name
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -54,3 +57,13 @@ def issue_secret(login_request: LoginRequest, *, code: str | None = None) -> Iss
     login_request.expires_at = secret.created_at + timedelta(minutes=10)
     login_request.save()
     return IssuedSecret(code=code, token=token, secret=secret)
+
+
+def bound_request(login_request: LoginRequest) -> HttpRequest:
+    """A request from the browser that started ``login_request`` (it holds the binding cookie)."""
+    binding = "test-binding-secret"
+    login_request.binding_hash = hash_binding(binding)
+    login_request.save(update_fields=["binding_hash"])
+    request = RequestFactory().post("/")
+    request.COOKIES[binding_cookie_name()] = f"{login_request.public_id}.{binding}"
+    return request

@@ -93,21 +93,51 @@ def test_twenty_concurrent_submissions_of_one_code_sign_in_once(
 def test_twenty_concurrent_confirmations_of_one_link_sign_in_once(
     site: str, mailbox: Mailbox
 ) -> None:
-    Browser(site).start("race@example.org")
-    link = mailbox("race@example.org").link
-    jars = [Browser(site) for _ in range(20)]
-    for jar in jars:
-        assert jar.open_link(link).status_code == 302
-    tokens = [jar.csrf_token("/auth/link/") for jar in jars]
+    owner = Browser(site)
+    owner.start("race@example.org")
+    owner.open_link(mailbox("race@example.org").link)
+    token = owner.csrf_token("/auth/link/")
+    jars = [owner]
+    for _ in range(19):  # copies of the browser that asked: the cookies are what it has
+        jar = Browser(site)
+        jar.session.cookies.update(owner.session.cookies)
+        jars.append(jar)
 
     responses = _all_at_once(
         [
-            functools.partial(jar.post, "/auth/link/", token=token)
-            for jar, token in zip(jars, tokens, strict=True)
+            functools.partial(jar.post, "/auth/link/", {"action": "sign_in"}, token=token)
+            for jar in jars
         ]
     )
     assert [r.headers.get("Location") for r in responses].count("/") == 1
     assert [jar.signed_in_as() for jar in jars].count("race@example.org") == 1
+
+
+@pytest.mark.postgres
+def test_twenty_concurrent_approvals_sign_in_the_waiting_device_once(
+    site: str, mailbox: Mailbox
+) -> None:
+    waiting = Browser(site)
+    waiting.start("race@example.org")
+    number = LoginRequest.objects.get().match_number
+    link = mailbox("race@example.org").link
+    jars = [Browser(site) for _ in range(20)]
+    for jar in jars:
+        jar.open_link(link)
+    tokens = [jar.csrf_token("/auth/link/") for jar in jars]
+
+    responses = _all_at_once(
+        [
+            functools.partial(
+                jar.post, "/auth/link/", {"action": "approve", "pick": str(number)}, token=token
+            )
+            for jar, token in zip(jars, tokens, strict=True)
+        ]
+    )
+    assert ["The device that asked is signing in" in r.text for r in responses].count(True) == 1
+    assert waiting.get("/auth/code/").headers.get("Location") == "/"
+    assert waiting.signed_in_as() == "race@example.org"
+    assert all(jar.signed_in_as() is None for jar in jars)
 
 
 def test_replaying_a_used_code_or_link_fails(site: str, mailbox: Mailbox) -> None:

@@ -96,6 +96,15 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     session_keys.append(bob.cookie("sessionid"))
     bob.post("/auth/logout/", token=bob.csrf_token("/"))  # signed out
 
+    carol = Browser(site)
+    carol.start("carol@example.org")
+    phone = Browser(site, **{"User-Agent": "Mozilla/5.0 (Linux; Android 14) Chrome/130.0"})
+    phone.open_link(mailbox("carol@example.org").link)
+    number = carol.session.get(f"{site}/auth/code/").text.split('class="match-number"')[1]
+    phone.approve(number.split(">")[1].split("<")[0])  # approved
+    assert carol.get("/auth/code/").status_code == 302  # signed in (approval)
+    fourth = mailbox("carol@example.org")
+
     Browser(site).start("bounce@example.org")  # delivery failed
 
     kinds = set(AuthEvent.objects.values_list("kind", flat=True))
@@ -112,9 +121,13 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     audit_records = [r for r in caplog.records if r.name == "passwordless.audit"]
     assert {r.audit["event"] for r in audit_records} == kinds  # type: ignore[attr-defined]
 
-    secrets = [d.code for d in (first, second, third)]
-    secrets += [d.link for d in (first, second, third)]
-    secrets += [d.link.rstrip("/").rsplit("/", 1)[1] for d in (first, second, third)]
+    approval = AuthEvent.objects.get(kind="approved")
+    assert approval.details["approver"]["user_agent"].startswith("Mozilla/5.0 (Linux; Android")
+    assert approval.details["requester"]["ip"] == "127.0.0.0/24"
+    delivered = (first, second, third, fourth)
+    secrets = [d.code for d in delivered]
+    secrets += [d.link for d in delivered]
+    secrets += [d.link.rstrip("/").rsplit("/", 1)[1] for d in delivered]
     keys = [key for key in session_keys if key]
     # The attacker's own HTTP client (urllib3) logs the URLs it fetches: not the app's sink.
     server_logs = "\n".join(
@@ -134,4 +147,4 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
                 rf"(?<!\d){re.escape(secret)}(?!\d)" if secret.isdigit() else re.escape(secret)
             )
             assert not re.search(pattern, text), f"a secret reached the {sink}"
-    assert len(mail.outbox) == 3
+    assert len(mail.outbox) == 4

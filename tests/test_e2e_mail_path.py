@@ -137,7 +137,7 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
         confirm = phone.get(second_link, timeout=10)
         assert confirm.url == f"{stack.base_url}/auth/link/"
         assert "Sign in as b***@example.org?" in confirm.text
-        response = _post_form(phone, f"{stack.base_url}/auth/link/", {})
+        response = _post_form(phone, f"{stack.base_url}/auth/link/", {"action": "sign_in"})
         assert "Signed in as <strong>bob@example.org</strong>" in response.text
         worker_log = worker.log()
 

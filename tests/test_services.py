@@ -15,7 +15,7 @@ from passwordless.crypto import hash_code
 from passwordless.errors import SignInError
 from passwordless.models import LoginRequest, LoginSecret
 from tests.conftest import FrozenClock, RateLimitClock, read_sign_in_mail
-from tests.factories import LoginRequestFactory, UserFactory, issue_secret
+from tests.factories import LoginRequestFactory, UserFactory, bound_request, issue_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def test_start_queues_one_task_carrying_only_the_row_id(
         mock.patch("passwordless.tasks.send_login_email.delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        login_request = services.start_sign_in("Alice@Example.org")
+        login_request = services.start_sign_in("Alice@Example.org").login_request
     delay.assert_called_once_with(login_request.pk)
     assert login_request.email == "alice@example.org"
     assert login_request.delivery == Delivery.PENDING
@@ -53,7 +53,7 @@ def test_a_broker_that_refuses_the_task_does_not_fail_the_request(
         ),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        login_request = services.start_sign_in("alice@example.org")
+        login_request = services.start_sign_in("alice@example.org").login_request
     login_request.refresh_from_db()
     assert login_request.delivery == Delivery.PENDING
 
@@ -235,7 +235,7 @@ def test_resend_queues_a_new_email_with_a_new_code(
     django_capture_on_commit_callbacks: Any, rate_clock: RateLimitClock
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        login_request = services.start_sign_in("alice@example.org")
+        login_request = services.start_sign_in("alice@example.org").login_request
     rate_clock.advance(61)
     with django_capture_on_commit_callbacks(execute=True):
         services.resend(login_request.public_id)
@@ -250,7 +250,7 @@ def test_resend_of_a_locked_request_starts_a_new_one(
 ) -> None:
     locked = LoginRequestFactory.create(status=LoginRequest.Status.LOCKED, next_url="/admin/")
     with django_capture_on_commit_callbacks(execute=True):
-        fresh = services.resend(locked.public_id)
+        fresh = services.resend(locked.public_id).login_request
     assert fresh.pk != locked.pk
     assert (fresh.email, fresh.next_url) == (locked.email, "/admin/")
     locked.refresh_from_db()
@@ -265,9 +265,13 @@ def test_previewing_a_link_consumes_nothing_and_confirming_does() -> None:
         preview = services.preview_link(issued.token)
     login_request.refresh_from_db()
     assert login_request.status == LoginRequest.Status.PENDING
-    services.confirm_link(preview.token_hash)
     with pytest.raises(SignInError) as error:
-        services.confirm_link(preview.token_hash)
+        services.confirm_link(preview.token_hash)  # not the browser that asked
+    assert error.value.code == "browser_mismatch"
+    browser = bound_request(login_request)
+    services.confirm_link(preview.token_hash, request=browser)
+    with pytest.raises(SignInError) as error:
+        services.confirm_link(preview.token_hash, request=browser)
     assert error.value.code == "link_used"
 
 

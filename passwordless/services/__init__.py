@@ -1,16 +1,33 @@
 """The sign-in flows. HTML views, JSON views, admin actions and tasks call these;
 every rule that keeps sign-in safe lives here and nowhere else."""
 
+from .approval import WaitStatus, approve, check_poll_rate, collect_approval, wait_status
 from .delivery import deliver_login_email, mark_delivery_failed
-from .sessions import forget_request, pending_request_id, remember_request, sign_in, sign_out
+from .sessions import (
+    Started,
+    bind_browser,
+    forget_request,
+    is_bound,
+    pending_request_id,
+    remember_request,
+    sign_in,
+    sign_out,
+)
 from .start import resend, start_sign_in
 from .verification import LinkPreview, confirm_link, preview_link, preview_link_hash, verify_code
 
 __all__ = [
     "LinkPreview",
+    "Started",
+    "WaitStatus",
+    "approve",
+    "bind_browser",
+    "check_poll_rate",
+    "collect_approval",
     "confirm_link",
     "deliver_login_email",
     "forget_request",
+    "is_bound",
     "mark_delivery_failed",
     "pending_request_id",
     "preview_link",
@@ -21,4 +38,5 @@ __all__ = [
     "sign_out",
     "start_sign_in",
     "verify_code",
+    "wait_status",
 ]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 
 from .. import audit, clock, signals
 from ..conf import app_settings
+from ..crypto import codes_match, hash_binding
 from ..models import AuthEvent, LoginRequest
 
 __all__ = [
@@ -18,7 +21,11 @@ __all__ = [
     "SESSION_METHOD_KEY",
     "SESSION_REQUEST_KEY",
     "SESSION_SIGNED_IN_AT_KEY",
+    "Started",
+    "bind_browser",
+    "binding_cookie_name",
     "forget_request",
+    "is_bound",
     "pending_request_id",
     "remember_request",
     "sign_in",
@@ -31,6 +38,46 @@ SESSION_LINK_KEY = "passwordless_link"
 SESSION_METHOD_KEY = "passwordless_method"
 SESSION_SIGNED_IN_AT_KEY = "passwordless_signed_in_at"
 SESSION_LAST_SEEN_KEY = "passwordless_last_seen"
+
+
+@dataclass(frozen=True)
+class Started:
+    """A request just started, and the binding secret for the cookie of the browser that asked.
+
+    ``binding`` is ``None`` when the request is not new (a resend): the cookie
+    the browser holds already binds it.
+    """
+
+    login_request: LoginRequest
+    binding: str | None
+
+
+def binding_cookie_name() -> str:
+    # __Host-: only over HTTPS, for this host, path / (no subdomain can set or read it).
+    return ("__Host-" if settings.SESSION_COOKIE_SECURE else "") + "passwordless_binding"
+
+
+def bind_browser(response: HttpResponseBase, started: Started) -> None:
+    """Give the browser that asked the cookie that proves it, for the link and for approval."""
+    if started.binding is None:
+        return
+    response.set_cookie(
+        binding_cookie_name(),
+        f"{started.login_request.public_id}.{started.binding}",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+
+
+def is_bound(request: HttpRequest | None, login_request: LoginRequest) -> bool:
+    """Whether this browser is the one that started ``login_request``."""
+    if request is None or not login_request.binding_hash:
+        return False
+    public_id, _, binding = request.COOKIES.get(binding_cookie_name(), "").partition(".")
+    return public_id == login_request.public_id and codes_match(
+        login_request.binding_hash, hash_binding(binding)
+    )
 
 
 def timeouts_for(user: object) -> tuple[timedelta, timedelta]:
@@ -74,6 +121,7 @@ def sign_in(
         login_request=login_request,
         user=user,
         method=method,
+        details=audit.devices(login_request) if login_request.approved_at else None,
     )
     signals.user_signed_in.send(
         LoginRequest, user=user, login_request=login_request, request=request, method=method

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -12,8 +13,10 @@ from ..adapter import get_adapter
 from ..addresses import normalize_email
 from ..client import client_ip, user_agent
 from ..conf import app_settings
+from ..crypto import hash_binding
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest
+from .sessions import Started
 from .verification import refusal
 
 __all__ = ["resend", "start_sign_in"]
@@ -27,7 +30,7 @@ def start_sign_in(
     request: HttpRequest | None = None,
     next_url: str = "",
     replaces: str | None = None,
-) -> LoginRequest:
+) -> Started:
     """Record a sign-in request and queue its email.
 
     Known and unknown addresses take exactly the same path here: the same
@@ -39,6 +42,10 @@ def start_sign_in(
     so one browser has one live request. Requests of other browsers for the
     same address are left alone; otherwise anyone could cancel a person's
     sign-in by typing their address.
+
+    The returned ``binding`` goes into the cookie of the browser that asked
+    (``bind_browser``): it is what lets that browser use the link in one click
+    and collect an approval given on another device.
     """
     email = normalize_email(email)
     adapter = get_adapter()
@@ -46,6 +53,7 @@ def start_sign_in(
     if next_url and not adapter.is_safe_next_url(next_url, request):
         next_url = ""
     now = clock.now()
+    binding = secrets.token_urlsafe(32)
     with transaction.atomic():
         if replaces:
             LoginRequest.objects.filter(
@@ -58,14 +66,15 @@ def start_sign_in(
             requester_ip=client_ip(request),
             user_agent=user_agent(request),
             next_url=next_url,
+            binding_hash=hash_binding(binding),
         )
         adapter.enqueue_login_email(login_request)
     audit.record(AuthEvent.Kind.REQUESTED, request=request, login_request=login_request)
     signals.login_requested.send(LoginRequest, login_request=login_request, request=request)
-    return login_request
+    return Started(login_request, binding)
 
 
-def resend(public_id: str, *, request: HttpRequest | None = None) -> LoginRequest:
+def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
     """Send a new code and link for the same address, and return the request that owns them.
 
     A live request gets another email (its older codes stay valid, see
@@ -92,7 +101,7 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> LoginReques
     audit.record(
         AuthEvent.Kind.REQUESTED, request=request, login_request=login_request, reason="resend"
     )
-    return login_request
+    return Started(login_request, None)
 
 
 def _check_send(request: HttpRequest | None, email: str) -> None:

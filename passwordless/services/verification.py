@@ -22,13 +22,17 @@ from ..crypto import codes_match, hash_code, hash_token
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest, LoginSecret
 from . import budget
+from .sessions import is_bound
 
 __all__ = [
     "LinkPreview",
     "confirm_link",
+    "consume",
+    "lock_link_request",
     "preview_link",
     "preview_link_hash",
     "refusal",
+    "report_link_failure",
     "verify_code",
 ]
 
@@ -39,15 +43,26 @@ Status = LoginRequest.Status
 
 @dataclass(frozen=True)
 class LinkPreview:
-    """What the confirmation page of a magic link may show; holds no secret."""
+    """What the confirmation page of a magic link may show; holds no secret.
+
+    ``same_browser`` tells whether the link was opened in the browser that
+    asked (it holds the binding cookie): only there can the link be used in
+    one click. Anywhere else, a mail scanner included, the choice is to
+    approve the waiting device by its number, or to type the code.
+    """
 
     token_hash: str
     login_request: LoginRequest
+    same_browser: bool
 
 
 def refusal(login_request: LoginRequest, now: datetime) -> str | None:
-    """The error code that stops this request from completing, or ``None``."""
-    if login_request.status == Status.SIGNED_IN:
+    """The error code that stops this request from completing, or ``None``.
+
+    An approved request is complete too: only the browser that asked may now
+    collect it (``approval.collect_approval``).
+    """
+    if login_request.status in (Status.SIGNED_IN, Status.APPROVED):
         return "link_used"
     if login_request.status == Status.LOCKED:
         return "request_locked"
@@ -68,7 +83,7 @@ def verify_code(
     locked, and after ``FAILURE_LIMIT`` wrong codes for one address, across
     requests, codes for it wait (``rate_limited``); even the right code fails.
     """
-    _check_verify_rate(request)
+    check_verify_rate(request)
     now = clock.now()
     retry_after = 0
     just_locked = False
@@ -85,7 +100,7 @@ def verify_code(
             # Every candidate is compared, so timing does not tell which one matched.
             matches = [codes_match(s.code_hash, digest) for s in _live_secrets(login_request, now)]
             if any(matches):
-                user = _complete(login_request, now)
+                user = consume(login_request, now)
                 budget.reset(login_request.email)
                 return login_request, user
             reason = _count_failure(login_request, now)
@@ -97,13 +112,13 @@ def verify_code(
     raise SignInError(reason, attempts_left=attempts_left)
 
 
-def preview_link(token: str) -> LinkPreview:
+def preview_link(token: str, request: HttpRequest | None = None) -> LinkPreview:
     """Look a link up without consuming anything: opening a link must change nothing,
     because mail scanners open links before people do."""
-    return preview_link_hash(hash_token(token))
+    return preview_link_hash(hash_token(token), request)
 
 
-def preview_link_hash(token_hash: str) -> LinkPreview:
+def preview_link_hash(token_hash: str, request: HttpRequest | None = None) -> LinkPreview:
     secret = LoginSecret.objects.select_related("request").filter(token_hash=token_hash).first()
     if secret is None:
         raise SignInError("request_not_found")
@@ -111,35 +126,64 @@ def preview_link_hash(token_hash: str) -> LinkPreview:
     reason = refusal(secret.request, now) or _secret_refusal(secret, now)
     if reason is not None:
         raise SignInError(reason)
-    return LinkPreview(token_hash=token_hash, login_request=secret.request)
+    return LinkPreview(
+        token_hash=token_hash,
+        login_request=secret.request,
+        same_browser=is_bound(request, secret.request),
+    )
 
 
 def confirm_link(
     token_hash: str, *, request: HttpRequest | None = None
 ) -> tuple[LoginRequest, AbstractBaseUser]:
-    """Consume the request of a previewed link; the person pressed the button."""
-    _check_verify_rate(request)
+    """Consume the request of a previewed link in the browser that asked; one click.
+
+    In any other browser this is ``browser_mismatch`` and changes nothing: the
+    link stays usable, since the person may simply have opened the mail on
+    their phone.
+    """
+    check_verify_rate(request)
     now = clock.now()
+    try:
+        with transaction.atomic():
+            login_request = lock_link_request(token_hash, now)
+            if not is_bound(request, login_request):
+                raise SignInError("browser_mismatch")
+            user = consume(login_request, now)
+            budget.reset(login_request.email)
+    except SignInError as error:
+        report_link_failure(token_hash, error.code, request)
+        raise
+    return login_request, user
+
+
+def lock_link_request(token_hash: str, now: datetime) -> LoginRequest:
+    """Lock the request of a link for update, or raise why the link cannot be used.
+
+    Call inside ``transaction.atomic()``. Failures raise without writing, so
+    they are reported by the caller.
+    """
     secret = LoginSecret.objects.filter(token_hash=token_hash).only("request_id").first()
-    if secret is None:
+    login_request = _locked_request(pk=secret.request_id) if secret else None
+    if login_request is None:
         raise SignInError("request_not_found")
-    with transaction.atomic():
-        login_request = _locked_request(pk=secret.request_id)
-        if login_request is None:
-            raise SignInError("request_not_found")
-        reason = refusal(login_request, now)
-        if reason is None:
-            live = {s.token_hash for s in _live_secrets(login_request, now)}
-            if token_hash in live:
-                user = _complete(login_request, now)
-                budget.reset(login_request.email)
-                return login_request, user
-            reason = "code_expired"
-    _report_failure(login_request, reason, request)
-    raise SignInError(reason)
+    reason = refusal(login_request, now)
+    if reason is None and token_hash not in {
+        s.token_hash for s in _live_secrets(login_request, now)
+    }:
+        reason = "code_expired"
+    if reason is not None:
+        raise SignInError(reason)
+    return login_request
 
 
-def _check_verify_rate(request: HttpRequest | None) -> None:
+def report_link_failure(token_hash: str, reason: str, request: HttpRequest | None) -> None:
+    secret = LoginSecret.objects.select_related("request").filter(token_hash=token_hash).first()
+    if secret is not None:
+        _report_failure(secret.request, reason, request)
+
+
+def check_verify_rate(request: HttpRequest | None) -> None:
     try:
         limits.check_verify(request)
     except SignInError as error:
@@ -178,8 +222,9 @@ def _count_failure(login_request: LoginRequest, now: datetime) -> str:
     return "request_locked" if login_request.status == Status.LOCKED else "code_invalid"
 
 
-def _complete(login_request: LoginRequest, now: datetime) -> AbstractBaseUser:
-    """Mark the request used and return the account to sign in, creating it if allowed."""
+def consume(login_request: LoginRequest, now: datetime) -> AbstractBaseUser:
+    """Mark a locked, valid request used and return the account to sign in, creating it if
+    allowed. Call inside the transaction that locked the request."""
     user = _resolve_user(login_request)
     if user is None:
         raise SignInError("account_disabled" if login_request.user else "signup_closed")

@@ -1,0 +1,166 @@
+"""Cross-device sign-in: approve the waiting device from the one that opened the link.
+
+The device that asked shows a 2-digit number; the device that opened the link
+shows three, and the person picks the one they see. A right pick approves the
+request, and only the browser that asked (it holds the binding cookie) can
+then collect the session. A wrong pick locks the request. A scanner that opens
+the link, or submits its forms without a pick, approves nothing and burns
+nothing.
+
+"Whoever opens the link approves the waiting device" (Clerk's cross-device
+mode) is refused on purpose: an attacker who starts a sign-in for a victim's
+address on their own device would be signed in by the victim's mail scanner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.http import HttpRequest
+
+from .. import audit, clock, limits, signals
+from ..client import client_ip, user_agent
+from ..errors import SignInError
+from ..models import AuthEvent, LoginRequest
+from . import budget
+from .sessions import is_bound
+from .verification import (
+    check_verify_rate,
+    consume,
+    lock_link_request,
+    refusal,
+    report_link_failure,
+)
+
+__all__ = ["WaitStatus", "approve", "check_poll_rate", "collect_approval", "wait_status"]
+
+Status = LoginRequest.Status
+Delivery = LoginRequest.Delivery
+
+#: What the waiting page says about the email. A suppressed email (no account
+#: may sign in) reads as sent: the page must not tell which addresses have accounts.
+_DELIVERY_LABELS = {
+    Delivery.PENDING: "sending",
+    Delivery.SENT: "sent",
+    Delivery.SUPPRESSED: "sent",
+    Delivery.DEFERRED: "delayed",
+    Delivery.FAILED: "failed",
+    Delivery.EXPIRED: "failed",
+}
+
+
+@dataclass(frozen=True)
+class WaitStatus:
+    """What the waiting device may know about its request."""
+
+    status: str
+    delivery: str
+    match_number: int
+
+
+def approve(token_hash: str, pick: str | None, *, request: HttpRequest | None = None) -> None:
+    """Approve the waiting device if ``pick`` is its number; a wrong pick locks the request.
+
+    Without a pick (a bare POST, a scanner submitting the form) nothing changes.
+    """
+    if not pick or not pick.isascii() or not pick.isdigit() or len(pick) != 2:
+        raise SignInError("pick_missing")
+    check_verify_rate(request)
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            login_request = lock_link_request(token_hash, now)
+            wrong = int(pick) != login_request.match_number
+            if wrong:
+                login_request.status = Status.LOCKED
+                login_request.completed_at = now
+            else:
+                login_request.status = Status.APPROVED
+                login_request.approved_at = now
+                login_request.approver_ip = client_ip(request)
+                login_request.approver_user_agent = user_agent(request)
+            login_request.save(
+                update_fields=[
+                    "status",
+                    "completed_at",
+                    "approved_at",
+                    "approver_ip",
+                    "approver_user_agent",
+                ]
+            )
+    except SignInError as error:
+        report_link_failure(token_hash, error.code, request)
+        raise
+    if wrong:
+        report_link_failure(token_hash, "request_locked", request)
+        audit.record(
+            AuthEvent.Kind.LOCKED,
+            request=request,
+            login_request=login_request,
+            reason="wrong_pick",
+            details=audit.devices(login_request, approver=request),
+        )
+        signals.request_locked.send(LoginRequest, login_request=login_request, request=request)
+        raise SignInError("request_locked")
+    audit.record(
+        AuthEvent.Kind.APPROVED,
+        request=request,
+        login_request=login_request,
+        details=audit.devices(login_request),
+    )
+
+
+def collect_approval(
+    public_id: str, *, request: HttpRequest | None = None
+) -> tuple[LoginRequest, AbstractBaseUser] | None:
+    """Sign in the browser that asked once its request was approved elsewhere.
+
+    Returns ``None`` while the request waits. Only the bound browser can
+    collect; the request is consumed exactly once.
+    """
+    login_request = LoginRequest.objects.filter(public_id=public_id).first()
+    if login_request is None:
+        raise SignInError("request_not_found")
+    if login_request.status == Status.PENDING and not login_request.is_expired():
+        return None
+    now = clock.now()
+    with transaction.atomic():
+        locked = LoginRequest.objects.select_for_update().filter(pk=login_request.pk).first()
+        if locked is None:
+            raise SignInError("request_not_found")
+        if locked.status != Status.APPROVED:
+            raise SignInError(refusal(locked, now) or "request_not_found")
+        if locked.is_expired(now):
+            raise SignInError("code_expired")
+        if not is_bound(request, locked):
+            raise SignInError("browser_mismatch")
+        user = consume(locked, now)
+        budget.reset(locked.email)
+    return locked, user
+
+
+def wait_status(public_id: str) -> WaitStatus:
+    """The state of a request for the page that waits on it: one read, no write."""
+    login_request = (
+        LoginRequest.objects.filter(public_id=public_id)
+        .only("status", "delivery", "expires_at", "match_choices")
+        .first()
+    )
+    if login_request is None:
+        raise SignInError("request_not_found")
+    status = login_request.status
+    if status == Status.PENDING and login_request.is_expired():
+        status = "expired"
+    return WaitStatus(
+        status=status,
+        delivery=_DELIVERY_LABELS.get(Delivery(login_request.delivery), "sending"),
+        match_number=login_request.match_number,
+    )
+
+
+
+def check_poll_rate(request: HttpRequest | None) -> None:
+    """Polls are cheap (one read, no write), and still limited per client."""
+    limits.check_poll(request)
