@@ -63,15 +63,19 @@ def record(
     return event
 
 
-def devices(login_request: LoginRequest) -> dict[str, object]:
-    """Both devices of a cross-device sign-in: user agents and masked addresses."""
+def devices(login_request: LoginRequest, approver: HttpRequest | None = None) -> dict[str, object]:
+    """Both devices of a cross-device sign-in: user agents and masked addresses.
+
+    The approving device is the one recorded on the request, or ``approver``.
+    """
+    if approver is not None:
+        approver_agent, approver_ip = user_agent(approver), client_ip(approver)
+    else:
+        approver_agent, approver_ip = login_request.approver_user_agent, login_request.approver_ip
     return {
         "requester": {
             "user_agent": login_request.user_agent,
             "ip": mask_ip(login_request.requester_ip),
         },
-        "approver": {
-            "user_agent": login_request.approver_user_agent,
-            "ip": mask_ip(login_request.approver_ip),
-        },
+        "approver": {"user_agent": approver_agent, "ip": mask_ip(approver_ip)},
     }

@@ -27,10 +27,20 @@ def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as proxies write it: ``203.0.113.7``, ``203.0.113.7:5123``,
+    ``[2001:db8::1]:443`` or ``::ffff:203.0.113.7`` (an IPv4 client on a dual-stack socket)."""
+    text = value.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     try:
-        return ipaddress.ip_address(value.strip().strip("[]"))
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

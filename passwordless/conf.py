@@ -140,6 +140,17 @@ class AppSettings:
         first, longest = self._get("FAILURE_BACKOFF", (30, 3600))
         return _seconds(first), _seconds(longest)
 
+    @property
+    def CROSS_DEVICE_APPROVAL(self) -> bool:
+        """Whether a link opened on another device may approve the waiting one by its number."""
+        return bool(self._get("CROSS_DEVICE_APPROVAL", True))
+
+    @property
+    def APPROVAL_PAUSE(self) -> timedelta:
+        """After a wrong number, how long approving from another device is off for that
+        address (1 hour): a guesser gets one try in three per hour, not per email."""
+        return _seconds(self._get("APPROVAL_PAUSE", 3600))
+
     # Sessions.
 
     @property

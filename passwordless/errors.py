@@ -37,6 +37,11 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
         400,
         "Nothing was approved. Pick the number shown on the device that asked to sign in.",
     ),
+    "approval_paused": (
+        423,
+        "Approving from another device is paused for this account after a wrong number. "
+        "Enter the code from the email here instead, or open the link on the device that asked.",
+    ),
     "rate_limited": (429, "Too many attempts. Try again in {wait}."),
     "service_unavailable": (
         503,

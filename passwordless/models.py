@@ -141,6 +141,8 @@ class FailureBudget(models.Model):
     email = models.EmailField(max_length=254, unique=True)
     failures = models.PositiveIntegerField(default=0)
     last_failure_at = models.DateTimeField(null=True, blank=True)
+    # After a wrong pick, approving from another device is paused for this address.
+    approval_blocked_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"failure budget {self.pk}"

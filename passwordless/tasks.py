@@ -9,11 +9,12 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from . import services
+from .services.delivery import DeliveryDeferred
 
 __all__ = ["send_login_email"]
 
 #: Failures worth another try: the mail server or the network may recover.
-TRANSIENT_ERRORS = (smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
+TRANSIENT_ERRORS = (DeliveryDeferred, smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
 
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -123,7 +122,7 @@ class CodeView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
-            approved = services.collect_approval(self.login_request.public_id, request=request)
+            approved = services.collect_approval(self.login_request, request=request)
         except SignInError as error:
             return self.page(CodeForm(), error)
         if approved is not None:
@@ -148,16 +147,16 @@ class CodeView(View):
     def page(
         self, form: CodeForm, error: SignInError | None = None, status: int = 200
     ) -> HttpResponse:
-        wait = services.wait_status(self.login_request.public_id)
+        wait = services.wait_status(self.login_request)
         context = {
             "form": form,
             "wait": wait,
             "waiting": wait.status == "pending" and error is None,
-            "delivery_text": DELIVERY_TEXT[wait.delivery],
+            "delivery_text": DELIVERY_TEXT.get(wait.delivery or "", ""),
             "email": self.login_request.email,
             "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
             "code_length": app_settings.CODE_LENGTH,
-            "signup_enabled": app_settings.SIGNUP_ENABLED,
+            "signup_enabled": get_adapter().is_signup_open(self.login_request.email),
         }
         return _render(self.request, self.template_name, context, error, status)
 
@@ -192,18 +191,16 @@ class WaitStatusView(View):
     http_method_names = ["get"]
 
     def get(self, request: HttpRequest) -> JsonResponse:
-        public_id = services.pending_request_id(request)
         try:
-            if public_id is None:
-                raise SignInError("request_not_found")
             services.check_poll_rate(request)
-            approved = services.collect_approval(public_id, request=request)
+            login_request = services.load_request(services.pending_request_id(request))
+            approved = services.collect_approval(login_request, request=request)
             if approved is not None:
                 login_request, user = approved
                 services.sign_in(request, user, login_request, method="approval")
                 url = get_adapter().get_login_redirect_url(login_request)
                 return JsonResponse({"status": "signed_in", "redirect": url})
-            wait = services.wait_status(public_id)
+            wait = services.wait_status(login_request)
         except SignInError as error:
             response = JsonResponse(
                 {"error": {"code": error.code, "message": error.message, **error.params}},
@@ -212,13 +209,10 @@ class WaitStatusView(View):
             if error.retry_after is not None:
                 response["Retry-After"] = str(error.retry_after)
             return response
-        return JsonResponse(
-            {
-                "status": wait.status,
-                "delivery": wait.delivery,
-                "delivery_text": DELIVERY_TEXT[wait.delivery],
-            }
-        )
+        body = {"status": wait.status}
+        if wait.delivery is not None:
+            body.update(delivery=wait.delivery, delivery_text=DELIVERY_TEXT[wait.delivery])
+        return JsonResponse(body)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -291,7 +285,7 @@ class LinkConfirmView(View):
             return self.refused(error)
 
     def sign_in_here(self, request: HttpRequest) -> HttpResponse:
-        """"Sign in on this device instead": the code from the same email, which scanners lack."""
+        """ "Sign in on this device instead": the code from the same email, which scanners lack."""
         preview = services.preview_link_hash(self.token_hash, request)
         form = CodeForm(request.POST)
         if not form.is_valid():
@@ -316,7 +310,9 @@ class LinkConfirmView(View):
             "masked_email": mask_email(login_request.email),
             "device": describe_user_agent(login_request.user_agent),
             "requested_at": login_request.created_at,
-            "choices": login_request.shuffled_choices(),
+            "choices": login_request.shuffled_choices()
+            if app_settings.CROSS_DEVICE_APPROVAL
+            else [],
             "code_form": code_form or CodeForm(),
             "code_length": app_settings.CODE_LENGTH,
         }

@@ -1,7 +1,14 @@
 """The sign-in flows. HTML views, JSON views, admin actions and tasks call these;
 every rule that keeps sign-in safe lives here and nowhere else."""
 
-from .approval import WaitStatus, approve, check_poll_rate, collect_approval, wait_status
+from .approval import (
+    WaitStatus,
+    approve,
+    check_poll_rate,
+    collect_approval,
+    load_request,
+    wait_status,
+)
 from .delivery import deliver_login_email, mark_delivery_failed
 from .sessions import (
     Started,
@@ -28,6 +35,7 @@ __all__ = [
     "deliver_login_email",
     "forget_request",
     "is_bound",
+    "load_request",
     "mark_delivery_failed",
     "pending_request_id",
     "preview_link",

@@ -21,7 +21,9 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from .. import audit, clock, limits, signals
+from ..adapter import get_adapter
 from ..client import client_ip, user_agent
+from ..conf import app_settings
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest
 from . import budget
@@ -34,7 +36,14 @@ from .verification import (
     report_link_failure,
 )
 
-__all__ = ["WaitStatus", "approve", "check_poll_rate", "collect_approval", "wait_status"]
+__all__ = [
+    "WaitStatus",
+    "approve",
+    "check_poll_rate",
+    "collect_approval",
+    "load_request",
+    "wait_status",
+]
 
 Status = LoginRequest.Status
 Delivery = LoginRequest.Delivery
@@ -53,11 +62,16 @@ _DELIVERY_LABELS = {
 
 @dataclass(frozen=True)
 class WaitStatus:
-    """What the waiting device may know about its request."""
+    """What the waiting device may know about its request.
+
+    ``delivery`` is ``None`` when sign-up is closed: then only existing
+    accounts get mail, and "delayed" or "failed" would tell that one exists.
+    ``match_number`` is ``None`` when cross-device approval is off.
+    """
 
     status: str
-    delivery: str
-    match_number: int
+    delivery: str | None
+    match_number: int | None
 
 
 def approve(token_hash: str, pick: str | None, *, request: HttpRequest | None = None) -> None:
@@ -67,13 +81,21 @@ def approve(token_hash: str, pick: str | None, *, request: HttpRequest | None = 
     """
     if not pick or not pick.isascii() or not pick.isdigit() or len(pick) != 2:
         raise SignInError("pick_missing")
+    if not app_settings.CROSS_DEVICE_APPROVAL:
+        raise SignInError("browser_mismatch")
     check_verify_rate(request)
     now = clock.now()
     try:
         with transaction.atomic():
             login_request = lock_link_request(token_hash, now)
+            if budget.approval_paused_for(login_request.email, now):
+                raise SignInError("approval_paused")
+            retry_after = budget.seconds_to_wait(login_request.email, now)
+            if retry_after:
+                raise SignInError("rate_limited", retry_after=retry_after)
             wrong = int(pick) != login_request.match_number
             if wrong:
+                budget.pause_approval(login_request.email, now)
                 login_request.status = Status.LOCKED
                 login_request.completed_at = now
             else:
@@ -112,17 +134,23 @@ def approve(token_hash: str, pick: str | None, *, request: HttpRequest | None = 
     )
 
 
+def load_request(public_id: str | None) -> LoginRequest:
+    """The request a waiting page is about, in one read."""
+    login_request = LoginRequest.objects.filter(public_id=public_id).first() if public_id else None
+    if login_request is None:
+        raise SignInError("request_not_found")
+    return login_request
+
+
 def collect_approval(
-    public_id: str, *, request: HttpRequest | None = None
+    login_request: LoginRequest, *, request: HttpRequest | None = None
 ) -> tuple[LoginRequest, AbstractBaseUser] | None:
     """Sign in the browser that asked once its request was approved elsewhere.
 
-    Returns ``None`` while the request waits. Only the bound browser can
-    collect; the request is consumed exactly once.
+    ``login_request`` was just read (``load_request``); while it waits, this
+    returns ``None`` without touching the database again. Only the bound
+    browser can collect, and the request is consumed exactly once.
     """
-    login_request = LoginRequest.objects.filter(public_id=public_id).first()
-    if login_request is None:
-        raise SignInError("request_not_found")
     if login_request.status == Status.PENDING and not login_request.is_expired():
         return None
     now = clock.now()
@@ -137,28 +165,20 @@ def collect_approval(
         if not is_bound(request, locked):
             raise SignInError("browser_mismatch")
         user = consume(locked, now)
-        budget.reset(locked.email)
     return locked, user
 
 
-def wait_status(public_id: str) -> WaitStatus:
-    """The state of a request for the page that waits on it: one read, no write."""
-    login_request = (
-        LoginRequest.objects.filter(public_id=public_id)
-        .only("status", "delivery", "expires_at", "match_choices")
-        .first()
-    )
-    if login_request is None:
-        raise SignInError("request_not_found")
+def wait_status(login_request: LoginRequest) -> WaitStatus:
+    """The state of a request for the page that waits on it."""
     status = login_request.status
     if status == Status.PENDING and login_request.is_expired():
         status = "expired"
+    shows_delivery = get_adapter().is_signup_open(login_request.email)
     return WaitStatus(
         status=status,
-        delivery=_DELIVERY_LABELS.get(Delivery(login_request.delivery), "sending"),
-        match_number=login_request.match_number,
+        delivery=_DELIVERY_LABELS[Delivery(login_request.delivery)] if shows_delivery else None,
+        match_number=login_request.match_number if app_settings.CROSS_DEVICE_APPROVAL else None,
     )
-
 
 
 def check_poll_rate(request: HttpRequest | None) -> None:

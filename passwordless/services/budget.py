@@ -13,7 +13,13 @@ from datetime import datetime
 from ..conf import app_settings
 from ..models import FailureBudget
 
-__all__ = ["record_failure", "reset", "seconds_to_wait"]
+__all__ = [
+    "approval_paused_for",
+    "pause_approval",
+    "record_failure",
+    "reset",
+    "seconds_to_wait",
+]
 
 
 def seconds_to_wait(email: str, now: datetime) -> int:
@@ -28,6 +34,22 @@ def seconds_to_wait(email: str, now: datetime) -> int:
     wait = min(first * (2**over), longest)
     remaining = (budget.last_failure_at + wait - now).total_seconds()
     return max(int(remaining + 0.999), 0)
+
+
+def approval_paused_for(email: str, now: datetime) -> int:
+    """Seconds before another device may approve a request for ``email`` again (0: now)."""
+    budget = FailureBudget.objects.filter(email=email).first()
+    if budget is None or budget.approval_blocked_until is None:
+        return 0
+    return max(int((budget.approval_blocked_until - now).total_seconds() + 0.999), 0)
+
+
+def pause_approval(email: str, now: datetime) -> None:
+    """A wrong number was picked: count it as a wrong code, and pause approvals."""
+    record_failure(email, now)
+    FailureBudget.objects.filter(email=email).update(
+        approval_blocked_until=now + app_settings.APPROVAL_PAUSE
+    )
 
 
 def record_failure(email: str, now: datetime) -> None:

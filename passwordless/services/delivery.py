@@ -14,11 +14,15 @@ from django.db import transaction
 
 from .. import audit, clock, signals
 from ..adapter import get_adapter
-from ..conf import app_settings
 from ..crypto import hash_code, hash_token, mint_code, mint_token
 from ..models import AuthEvent, LoginRequest, LoginSecret
 
-__all__ = ["deliver_login_email", "is_permanent_failure", "mark_delivery_failed"]
+__all__ = [
+    "DeliveryDeferred",
+    "deliver_login_email",
+    "is_permanent_failure",
+    "mark_delivery_failed",
+]
 
 logger = logging.getLogger("passwordless")
 
@@ -26,15 +30,26 @@ Delivery = LoginRequest.Delivery
 _SENDABLE = (Delivery.PENDING, Delivery.DEFERRED)
 
 
+class DeliveryDeferred(Exception):
+    """The email could not be sent now; the task should try again.
+
+    It carries only the name of the underlying error: an SMTP exception's text
+    can hold the recipient's address, and Celery logs what a retry raised.
+    """
+
+
 def deliver_login_email(login_request_id: int) -> str:
     """Mint a code and link for the request, email them, and return the delivery state.
 
     Transient failures (connection errors, SMTP 4xx) leave the request
-    ``deferred`` and re-raise so the task retries; permanent ones (SMTP 5xx)
-    mark it ``failed``.
+    ``deferred`` and raise ``DeliveryDeferred`` so the task retries; permanent
+    ones (SMTP 5xx) mark it ``failed``. A row held by a sign-in check at this
+    moment is busy, not done: that also asks for a retry, never a silent skip.
     """
     try:
         return _deliver(login_request_id)
+    except DeliveryDeferred:
+        raise
     except Exception as exc:
         if is_permanent_failure(exc):
             logger.warning(
@@ -46,7 +61,7 @@ def deliver_login_email(login_request_id: int) -> str:
             "sign-in email deferred: request=%s error=%s", login_request_id, type(exc).__name__
         )
         _set_delivery(login_request_id, Delivery.DEFERRED)
-        raise
+        raise DeliveryDeferred(type(exc).__name__) from None
 
 
 def mark_delivery_failed(login_request_id: int, reason: str = "gave_up") -> None:
@@ -73,8 +88,10 @@ def _deliver(login_request_id: int) -> str:
             .first()
         )
         if login_request is None:
-            # Deleted, or another worker holds it right now: nothing to do.
-            return "skipped"
+            if LoginRequest.objects.filter(pk=login_request_id).exists():
+                # Locked by another worker sending it, or by a code being checked.
+                raise DeliveryDeferred("row busy")
+            return "gone"
         if login_request.delivery not in _SENDABLE:
             return str(login_request.delivery)
         if login_request.status != LoginRequest.Status.PENDING or login_request.is_expired(now):
@@ -102,11 +119,12 @@ def _deliver(login_request_id: int) -> str:
             token_hash=hash_token(token),
             created_at=now,
         )
-        login_request.expires_at = now + app_settings.REQUEST_LIFETIME
+        # The request's own expiry is not moved here: only the web path sets it, the
+        # same way for every address, so it cannot tell who got mail.
         login_request.delivery = Delivery.SENT
         login_request.sent_at = now
         login_request.sends += 1
-        login_request.save(update_fields=["user", "expires_at", "delivery", "sent_at", "sends"])
+        login_request.save(update_fields=["user", "delivery", "sent_at", "sends"])
         # Sent inside the transaction: if the mail server refuses, the secret
         # is rolled back with everything else and never becomes valid.
         adapter.send_login_email(login_request, code=code, link=adapter.build_link_url(token))

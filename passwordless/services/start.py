@@ -96,7 +96,9 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
     with transaction.atomic():
         login_request = LoginRequest.objects.select_for_update().get(pk=login_request.pk)
         login_request.delivery = LoginRequest.Delivery.PENDING
-        login_request.save(update_fields=["delivery"])
+        # The new code lives a full lifetime; set here, on the web path, for every address.
+        login_request.expires_at = clock.now() + app_settings.REQUEST_LIFETIME
+        login_request.save(update_fields=["delivery", "expires_at"])
         get_adapter().enqueue_login_email(login_request)
     audit.record(
         AuthEvent.Kind.REQUESTED, request=request, login_request=login_request, reason="resend"

@@ -100,9 +100,7 @@ def verify_code(
             # Every candidate is compared, so timing does not tell which one matched.
             matches = [codes_match(s.code_hash, digest) for s in _live_secrets(login_request, now)]
             if any(matches):
-                user = consume(login_request, now)
-                budget.reset(login_request.email)
-                return login_request, user
+                return login_request, consume(login_request, now)
             reason = _count_failure(login_request, now)
             just_locked = reason == "request_locked"
     attempts_left = max(app_settings.MAX_ATTEMPTS - login_request.attempts, 0)
@@ -150,7 +148,6 @@ def confirm_link(
             if not is_bound(request, login_request):
                 raise SignInError("browser_mismatch")
             user = consume(login_request, now)
-            budget.reset(login_request.email)
     except SignInError as error:
         report_link_failure(token_hash, error.code, request)
         raise
@@ -232,6 +229,7 @@ def consume(login_request: LoginRequest, now: datetime) -> AbstractBaseUser:
     login_request.user = user  # type: ignore[assignment]
     login_request.status = Status.SIGNED_IN
     login_request.save(update_fields=["user", "status", "completed_at"])
+    budget.reset(login_request.email)
     return user
 
 
