@@ -9,6 +9,7 @@ See the README for the table of variables.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,6 +21,8 @@ VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 # Core
 DEBUG = env.bool("DEBUG", default=True)
+if not DEBUG and "SECRET_KEY" not in env:
+    raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off.")
 SECRET_KEY = env.str(
     "SECRET_KEY", default="django-insecure-development-key-do-not-use-in-production"
 )
@@ -173,6 +176,9 @@ RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_FAIL_OPEN = False
 
 PASSWORDLESS_SITE_URL = SITE_URL
+# A key of its own for the HMAC of codes and tokens: a database dump and a leaked
+# SECRET_KEY are then both needed to test guesses offline.
+PASSWORDLESS_HASH_KEY = env.str("PASSWORDLESS_HASH_KEY", default="") or None
 # Proxies whose X-Forwarded-For is believed, e.g. "10.0.0.0/8,127.0.0.1". None by default.
 PASSWORDLESS_TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 PASSWORDLESS_SEND_RATES_PER_EMAIL = env.str("SEND_RATES_PER_EMAIL", default="1/m,5/h")

@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import app_settings
 
-__all__ = ["check_site_url", "check_user_model"]
+__all__ = ["check_hash_key", "check_site_url", "check_user_model"]
 
 
 @register(Tags.security, deploy=False)
@@ -71,3 +71,22 @@ def check_user_model(
             )
         ]
     return []
+
+
+@register(Tags.security)
+def check_hash_key(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """In production, codes and tokens should be keyed apart from SECRET_KEY."""
+    if settings.DEBUG or getattr(settings, "PASSWORDLESS_HASH_KEY", None):
+        return []
+    return [
+        Warning(
+            "PASSWORDLESS_HASH_KEY is not set: codes and link tokens are keyed with SECRET_KEY.",
+            hint="Set a separate random key, so that a database dump together with a leaked "
+            "SECRET_KEY is still not enough to test code guesses offline.",
+            id="passwordless.W001",
+        )
+    ]

@@ -12,7 +12,7 @@ from django.core import mail
 
 from passwordless import tasks
 from tests.attacker import Browser
-from tests.conftest import Delivered, RateLimitClock
+from tests.conftest import Delivered, FrozenClock, RateLimitClock
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,3 +120,24 @@ def test_bad_addresses_are_refused_with_a_clear_message(
     assert response.status_code == 400
     assert message.replace("'", "&#x27;") in response.text
     assert mail.outbox == []
+
+
+def test_expiry_after_a_resend_is_the_same_for_every_address(
+    site: str, settings: Any, frozen_clock: FrozenClock, rate_clock: RateLimitClock
+) -> None:
+    """The worker never moves a request's expiry, so mail sent or not cannot show through it."""
+    settings.PASSWORDLESS_SIGNUP_ENABLED = False
+    UserFactory.create(email="known@example.org")
+    browsers = {email: Browser(site) for email in ("known@example.org", "unknown@example.org")}
+    for email, browser in browsers.items():
+        browser.start(email)
+    frozen_clock.advance(minutes=9)
+    rate_clock.advance(61)
+    for browser in browsers.values():
+        browser.resend()
+    frozen_clock.advance(seconds=90)
+    answers = [
+        (browser.submit_code("000000").status_code, browser.poll().json().get("status"))
+        for browser in browsers.values()
+    ]
+    assert answers[0] == answers[1]

@@ -190,6 +190,7 @@ def test_production_settings_pass_the_deploy_checks(tmp_path: Path) -> None:
         "SECRET_KEY": "dummy-production-secret-" + "x7Gq2" * 12,
         "ALLOWED_HOSTS": "login.example.com",
         "SITE_URL": "https://login.example.com",
+        "PASSWORDLESS_HASH_KEY": "dummy-hash-key-" + "Qz9" * 16,
         "VAR_DIR": str(tmp_path),
     }
     result = subprocess.run(
@@ -200,3 +201,12 @@ def test_production_settings_pass_the_deploy_checks(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "DEBUG": "False", "VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set in the environment" in result.stderr

@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from passwordless.checks import check_site_url, check_user_model
+from passwordless.checks import check_hash_key, check_site_url, check_user_model
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,12 @@ def test_user_model_without_email_field_fires(monkeypatch: pytest.MonkeyPatch) -
     assert check_user_model(None) == []
     monkeypatch.setattr(get_user_model(), "EMAIL_FIELD", "mail_address")
     assert [m.id for m in check_user_model(None)] == ["passwordless.E004"]
+
+
+def test_hash_key_check_fires_in_production_only() -> None:
+    with override_settings(DEBUG=False, PASSWORDLESS_HASH_KEY=None):
+        assert [m.id for m in check_hash_key()] == ["passwordless.W001"]
+    with override_settings(DEBUG=False, PASSWORDLESS_HASH_KEY="k" * 50):
+        assert check_hash_key() == []
+    with override_settings(DEBUG=True, PASSWORDLESS_HASH_KEY=None):
+        assert check_hash_key() == []

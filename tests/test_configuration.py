@@ -63,6 +63,7 @@ def test_services_from_the_environment(tmp_path: Path) -> None:
         EMAIL_URL="smtp://127.0.0.1:2525",
         SITE_URL="https://login.example.com",
         DEBUG="False",
+        SECRET_KEY="test-secret-" + "x" * 50,
     )
     assert found["db"] == "django.db.backends.postgresql"
     assert found["cache"] == "django_redis.cache.RedisCache"
