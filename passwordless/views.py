@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from . import services
 from .adapter import get_adapter
 from .addresses import mask_email
+from .client import mask_ip
 from .conf import app_settings
 from .devices import describe_user_agent
 from .errors import SignInError
@@ -309,6 +310,7 @@ class LinkConfirmView(View):
             "same_browser": preview.same_browser,
             "masked_email": mask_email(login_request.email),
             "device": describe_user_agent(login_request.user_agent),
+            "network": mask_ip(login_request.requester_ip),
             "requested_at": login_request.created_at,
             "choices": login_request.shuffled_choices()
             if app_settings.CROSS_DEVICE_APPROVAL

@@ -110,3 +110,31 @@ def test_sign_in_with_the_link_in_a_browser(page: Any, live_server: Any, setting
     page.wait_for_url(f"{live_server.url}/")
     assert page.get_by_text("Signed in as bob@example.org").is_visible()
     assert page.outside_requests == []
+
+
+def test_cross_device_approval_in_two_browsers(
+    browser: Any, live_server: Any, settings: Any
+) -> None:
+    settings.PASSWORDLESS_SITE_URL = live_server.url
+    laptop = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    phone = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
+    try:
+        laptop.goto(f"{live_server.url}/auth/login/")
+        laptop.get_by_label("Email address").fill("carol@example.org")
+        laptop.get_by_role("button", name="Email me a sign-in code").click()
+        laptop.wait_for_url("**/auth/code/")
+        number = laptop.locator(".match-number").inner_text()
+
+        phone.goto(read_sign_in_mail(mail.outbox[-1]).link)
+        assert phone.get_by_role("heading", name="Approve the sign-in on the device that asked?")
+        phone.get_by_role("button", name=number, exact=True).click()
+        assert phone.get_by_text("The device that asked is signing in now.").is_visible()
+
+        # The laptop's script notices the approval by itself and lands signed in.
+        laptop.wait_for_url(f"{live_server.url}/", timeout=15000)
+        assert laptop.get_by_text("Signed in as carol@example.org").is_visible()
+        phone.goto(f"{live_server.url}/")
+        assert phone.get_by_role("link", name="Sign in").is_visible()
+    finally:
+        laptop.context.close()
+        phone.context.close()
