@@ -40,17 +40,20 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "corsheaders",
     "accounts",
     "passwordless",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "passwordless.authentication.BearerTokenMiddleware",
     "passwordless.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -156,6 +159,13 @@ DEV_INBOX_DIR = VAR_DIR / "inbox"
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sign-in <signin@localhost>")
 
+# CORS for browser API clients: an exact allow-list; the same origins may send CSRF-checked
+# POSTs. A preflight from any other origin gets no Access-Control-Allow-Origin.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/(api/|\.well-known/).*$"
+CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS
+
 # Authentication
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "passwordless:login"
@@ -179,6 +189,34 @@ PASSWORDLESS_SITE_URL = SITE_URL
 # A key of its own for the HMAC of codes and tokens: a database dump and a leaked
 # SECRET_KEY are then both needed to test guesses offline.
 PASSWORDLESS_HASH_KEY = env.str("PASSWORDLESS_HASH_KEY", default="") or None
+
+
+def _jwt_keys() -> list[str]:
+    """Ed25519 PEM keys from JWT_PRIVATE_KEY (signs) and JWT_PREVIOUS_PRIVATE_KEY (still
+    verifies, for rotation); in development, a key kept under VAR_DIR."""
+    keys = [
+        env.str(name, default="").replace("\\n", "\n")
+        for name in ("JWT_PRIVATE_KEY", "JWT_PREVIOUS_PRIVATE_KEY")
+    ]
+    keys = [k for k in keys if k.strip()]
+    if keys or not DEBUG:
+        return keys
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = VAR_DIR / "jwt-development-key.pem"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.write_bytes(pem)
+    return [path.read_text()]
+
+
+PASSWORDLESS_JWT_PRIVATE_KEYS = _jwt_keys()
 # Proxies whose X-Forwarded-For is believed, e.g. "10.0.0.0/8,127.0.0.1". None by default.
 PASSWORDLESS_TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 PASSWORDLESS_SEND_RATES_PER_EMAIL = env.str("SEND_RATES_PER_EMAIL", default="1/m,5/h")

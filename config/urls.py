@@ -1,11 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from passwordless.api.views import jwks_view
+
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("auth/", include("passwordless.urls")),
+    path("api/auth/", include("passwordless.api.urls")),
+    path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("admin/", admin.site.urls),
     # Answers 404 unless DEBUG is on.
     path("dev/inbox/", include("config.devinbox")),

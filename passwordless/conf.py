@@ -151,6 +151,61 @@ class AppSettings:
         address (1 hour): a guesser gets one try in three per hour, not per email."""
         return _seconds(self._get("APPROVAL_PAUSE", 3600))
 
+    # JSON API and JWT.
+
+    @property
+    def JWT_PRIVATE_KEYS(self) -> tuple[str, ...]:
+        """PEM private keys (Ed25519); the first signs, all verify. Add a second to rotate:
+        tokens signed by a key removed from the list stop working."""
+        value = self._get("JWT_PRIVATE_KEYS", ())
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    @property
+    def JWT_ISSUER(self) -> str:
+        """``iss`` of access tokens; ``SITE_URL`` by default."""
+        return str(self._get("JWT_ISSUER", None) or self.SITE_URL or "")
+
+    @property
+    def JWT_AUDIENCE(self) -> str:
+        """``aud`` of access tokens, checked exactly; ``SITE_URL`` by default."""
+        return str(self._get("JWT_AUDIENCE", None) or self.SITE_URL or "")
+
+    @property
+    def ACCESS_TOKEN_LIFETIME(self) -> timedelta:
+        """Access tokens live 5 minutes (at most 15: a system check says so)."""
+        return _seconds(self._get("ACCESS_TOKEN_LIFETIME", 300))
+
+    @property
+    def JWT_LEEWAY(self) -> timedelta:
+        """Clock skew allowed when checking ``exp`` and ``nbf`` (30 s; at most 60)."""
+        return _seconds(self._get("JWT_LEEWAY", 30))
+
+    @property
+    def REFRESH_TOKEN_LIFETIME(self) -> timedelta:
+        """A refresh family ends this long after sign-in, used or not (30 days)."""
+        return _seconds(self._get("REFRESH_TOKEN_LIFETIME", 30 * 24 * 3600))
+
+    @property
+    def REFRESH_TOKEN_IDLE(self) -> timedelta:
+        """A refresh family unused this long ends (7 days)."""
+        return _seconds(self._get("REFRESH_TOKEN_IDLE", 7 * 24 * 3600))
+
+    @property
+    def REFRESH_REUSE_GRACE(self) -> timedelta:
+        """A refresh token presented again this soon after its rotation gets the same
+        successor pair (two tabs refreshing at once), not a revoked family (30 s)."""
+        return _seconds(self._get("REFRESH_REUSE_GRACE", 30))
+
+    @property
+    def TOKEN_CACHE(self) -> str:
+        """Cache alias of the access-token denylist: shared by every process (``default``)."""
+        return str(self._get("TOKEN_CACHE", "default"))
+
+    @property
+    def MAX_JSON_BODY(self) -> int:
+        """Largest JSON body the API reads, in bytes (16 KiB)."""
+        return int(self._get("MAX_JSON_BODY", 16 * 1024))
+
     # Sessions.
 
     @property

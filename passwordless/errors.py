@@ -47,6 +47,20 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
         503,
         "Sign-in is unavailable for a moment. Please try again in a minute.",
     ),
+    "token_invalid": (401, "The token is not valid, or has expired or been revoked."),
+    "refresh_reused": (
+        401,
+        "This refresh token was already used. For safety, its sign-in has ended: sign in again.",
+    ),
+    "not_authenticated": (401, "Sign in first."),
+    "csrf_failed": (403, "CSRF check failed. Get a token from /api/auth/csrf and send it back."),
+    "content_type_invalid": (400, "Send the body as JSON, with Content-Type: application/json."),
+    "json_invalid": (400, "The body is not valid JSON, or not a JSON object."),
+    "body_too_large": (400, "The body is larger than {limit} bytes."),
+    "field_missing": (400, "The field {field!r} is required."),
+    "field_invalid": (400, "The field {field!r} is not valid: {reason}"),
+    "not_found": (404, "There is nothing here."),
+    "method_not_allowed": (405, "This method is not allowed here."),
     "account_disabled": (403, "This account can't sign in. Contact the site's administrators."),
     "signup_closed": (403, "There is no account for this address, and sign-up is closed."),
 }
@@ -67,7 +81,7 @@ class SignInError(Exception):
     ``Retry-After`` header.
     """
 
-    def __init__(self, code: str, **params: int) -> None:
+    def __init__(self, code: str, **params: int | str) -> None:
         status, template = _CATALOGUE[code]
         self.code = code
         self.status = status
@@ -78,4 +92,5 @@ class SignInError(Exception):
 
     @property
     def retry_after(self) -> int | None:
-        return self.params.get("retry_after")
+        value = self.params.get("retry_after")
+        return value if isinstance(value, int) else None

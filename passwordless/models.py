@@ -14,7 +14,14 @@ from django.db import models
 
 from . import clock
 
-__all__ = ["AuthEvent", "FailureBudget", "LoginRequest", "LoginSecret"]
+__all__ = [
+    "AuthEvent",
+    "FailureBudget",
+    "LoginRequest",
+    "LoginSecret",
+    "RefreshToken",
+    "TokenFamily",
+]
 
 
 def new_public_id() -> str:
@@ -188,3 +195,40 @@ class AuthEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TokenFamily(models.Model):
+    """The refresh tokens descended from one sign-in of an API client.
+
+    Reusing a rotated refresh token revokes the whole family, and the access
+    tokens it issued with it (RFC 9700 §4.14.2).
+    """
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_families"
+    )
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    last_used_at = models.DateTimeField(default=clock.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"token family {self.pk}"
+
+
+class RefreshToken(models.Model):
+    """One refresh token of a family, stored as a keyed hash, with the access token
+    issued beside it (its ``jti`` and time, so the same pair can be given again)."""
+
+    family = models.ForeignKey(TokenFamily, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    access_jti = models.CharField(max_length=32)
+    issued_at = models.DateTimeField(default=clock.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    successor = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="predecessor"
+    )
+
+    def __str__(self) -> str:
+        return f"refresh token {self.pk}"

@@ -143,13 +143,18 @@ def load_request(public_id: str | None) -> LoginRequest:
 
 
 def collect_approval(
-    login_request: LoginRequest, *, request: HttpRequest | None = None
+    login_request: LoginRequest,
+    *,
+    request: HttpRequest | None = None,
+    holds_request_id: bool = False,
 ) -> tuple[LoginRequest, AbstractBaseUser] | None:
-    """Sign in the browser that asked once its request was approved elsewhere.
+    """Sign in the client that asked once its request was approved elsewhere.
 
     ``login_request`` was just read (``load_request``); while it waits, this
-    returns ``None`` without touching the database again. Only the bound
-    browser can collect, and the request is consumed exactly once.
+    returns ``None`` without touching the database again. Only the client that
+    asked can collect: a browser by its binding cookie, an API client by the
+    request id that only it was given (``holds_request_id``). The request is
+    consumed exactly once.
     """
     if login_request.status == Status.PENDING and not login_request.is_expired():
         return None
@@ -162,7 +167,7 @@ def collect_approval(
             raise SignInError(refusal(locked, now) or "request_not_found")
         if locked.is_expired(now):
             raise SignInError("code_expired")
-        if not is_bound(request, locked):
+        if not (holds_request_id or is_bound(request, locked)):
             raise SignInError("browser_mismatch")
         user = consume(locked, now)
     return locked, user

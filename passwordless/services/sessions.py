@@ -27,6 +27,7 @@ __all__ = [
     "forget_request",
     "is_bound",
     "pending_request_id",
+    "record_sign_in",
     "remember_request",
     "sign_in",
     "sign_out",
@@ -115,12 +116,24 @@ def sign_in(
     request.session[SESSION_LAST_SEEN_KEY] = now
     idle, _ = timeouts_for(user)
     request.session.set_expiry(int(idle.total_seconds()))
+    record_sign_in(request, user, login_request, method)
+
+
+def record_sign_in(
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    login_request: LoginRequest,
+    method: str,
+    reason: str = "",
+) -> None:
+    """The audit event and signal of a sign-in, by session or (``reason="jwt"``) by tokens."""
     audit.record(
         AuthEvent.Kind.SIGNED_IN,
         request=request,
         login_request=login_request,
         user=user,
         method=method,
+        reason=reason,
         details=audit.devices(login_request) if login_request.approved_at else None,
     )
     signals.user_signed_in.send(

@@ -132,20 +132,21 @@ def preview_link_hash(token_hash: str, request: HttpRequest | None = None) -> Li
 
 
 def confirm_link(
-    token_hash: str, *, request: HttpRequest | None = None
+    token_hash: str, *, request: HttpRequest | None = None, same_browser_only: bool = True
 ) -> tuple[LoginRequest, AbstractBaseUser]:
     """Consume the request of a previewed link in the browser that asked; one click.
 
     In any other browser this is ``browser_mismatch`` and changes nothing: the
     link stays usable, since the person may simply have opened the mail on
-    their phone.
+    their phone. The JSON API, whose clients POST the token they were handed
+    (a mail scanner does not), passes ``same_browser_only=False``.
     """
     check_verify_rate(request)
     now = clock.now()
     try:
         with transaction.atomic():
             login_request = lock_link_request(token_hash, now)
-            if not is_bound(request, login_request):
+            if same_browser_only and not is_bound(request, login_request):
                 raise SignInError("browser_mismatch")
             user = consume(login_request, now)
     except SignInError as error:

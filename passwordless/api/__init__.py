@@ -1,0 +1,1 @@
+"""The sign-in flow as JSON, for single-page apps, mobile apps and other services."""

@@ -1,0 +1,222 @@
+"""The OpenAPI 3.1 description of the JSON API, served at ``/api/auth/openapi.json``.
+
+A test keeps it true: every route of ``passwordless.api.urls`` is here, and
+schemathesis checks the live server against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..conf import app_settings
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/"
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": _REF + schema}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed body or input",
+        401: "Not signed in, or a bad token",
+        403: "CSRF failure, or the account may not sign in",
+        404: "No such request or link",
+        405: "Method not allowed",
+        409: "Already used, or superseded",
+        410: "Expired",
+        423: "Locked after too many wrong codes",
+        429: "Rate limited (see Retry-After)",
+        503: "A dependency (the rate-limit cache) is down",
+    }
+    return {str(s): {"description": text[s], **_json("Error")} for s in statuses}
+
+
+_POST_ERRORS = (400, 403, 405, 429, 503)
+_VERIFY_ERRORS = (*_POST_ERRORS, 404, 409, 410, 423)
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, **_json(schema)}
+
+
+def _post(summary: str, body: str, ok: str, ok_status: str, errors: tuple[int, ...]) -> Any:
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": _body(body),
+            "responses": {ok_status: {"description": "OK", **_json(ok)}, **_errors(*errors)},
+        }
+    }
+
+
+def _get(summary: str, ok: str, errors: tuple[int, ...], **extra: Any) -> Any:
+    return {
+        "get": {
+            "summary": summary,
+            "responses": {"200": {"description": "OK", **_json(ok)}, **_errors(*errors)},
+            **extra,
+        }
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    string = {"type": "string"}
+    mode = {"type": "string", "enum": ["session", "jwt"], "default": "session"}
+    user = {
+        "type": "object",
+        "required": ["id", "email"],
+        "properties": {"id": {"type": ["integer", "string"]}, "email": string},
+    }
+    token_fields = {
+        "access": string,
+        "refresh": string,
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer"},
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": string, "message": string},
+                }
+            },
+        },
+        "Csrf": {
+            "type": "object",
+            "required": ["csrf_token"],
+            "properties": {"csrf_token": string},
+        },
+        "SendBody": {
+            "type": "object",
+            "required": ["email"],
+            "properties": {"email": string, "next": string},
+        },
+        "ResendBody": {
+            "type": "object",
+            "required": ["request_id"],
+            "properties": {"request_id": string},
+        },
+        "CodeBody": {
+            "type": "object",
+            "required": ["request_id", "code"],
+            "properties": {"request_id": string, "code": string, "mode": mode},
+        },
+        "LinkBody": {
+            "type": "object",
+            "required": ["token"],
+            "properties": {"token": string, "mode": mode},
+        },
+        "RefreshBody": {
+            "type": "object",
+            "required": ["refresh"],
+            "properties": {"refresh": string},
+        },
+        "LogoutBody": {"type": "object", "properties": {"refresh": string}},
+        "Accepted": {
+            "type": "object",
+            "required": ["request_id", "expires_in", "resend_after"],
+            "properties": {
+                "request_id": string,
+                "expires_in": {"type": "integer"},
+                "resend_after": {"type": "integer"},
+            },
+        },
+        "User": user,
+        "SignedIn": {
+            "type": "object",
+            "required": ["user"],
+            "properties": {"user": user, **token_fields},
+        },
+        "TokenPair": {
+            "type": "object",
+            "required": list(token_fields),
+            "properties": token_fields,
+        },
+        "Me": {"type": "object", "required": ["user"], "properties": {"user": user}},
+        "RequestStatus": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {
+                "status": string,
+                "delivery": {"type": ["string", "null"]},
+                "match_number": {"type": ["integer", "null"]},
+                "user": user,
+                **token_fields,
+            },
+        },
+        "Jwks": {
+            "type": "object",
+            "required": ["keys"],
+            "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+        },
+        "OpenApi": {"type": "object"},
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    logout_responses = {"204": {"description": "Signed out"}, **_errors(400, 401, 403, 405)}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Passwordless sign-in API", "version": "1"},
+        "servers": [{"url": app_settings.SITE_URL or "/"}],
+        "paths": {
+            "/api/auth/csrf": _get("A CSRF token and cookie for browser clients", "Csrf", (405,)),
+            "/api/auth/send": _post(
+                "Start a sign-in: one email with a code and a link",
+                "SendBody",
+                "Accepted",
+                "202",
+                _POST_ERRORS,
+            ),
+            "/api/auth/resend": _post(
+                "Send a new code and link", "ResendBody", "Accepted", "202", (*_POST_ERRORS, 404)
+            ),
+            "/api/auth/verify/code": _post(
+                "Sign in with the code", "CodeBody", "SignedIn", "200", _VERIFY_ERRORS
+            ),
+            "/api/auth/verify/link": _post(
+                "Sign in with the link's token", "LinkBody", "SignedIn", "200", _VERIFY_ERRORS
+            ),
+            "/api/auth/requests/{request_id}": _get(
+                "The waiting client's poll; signs it in once approved elsewhere",
+                "RequestStatus",
+                (400, 403, 404, 405, 409, 410, 423, 429, 503),
+                parameters=[
+                    {
+                        "name": "request_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "mode",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["session", "jwt"]},
+                    },
+                ],
+            ),
+            "/api/auth/me": _get("The signed-in user", "Me", (401, 405)),
+            "/api/auth/token/refresh": _post(
+                "Rotate a refresh token", "RefreshBody", "TokenPair", "200", (400, 401, 405)
+            ),
+            "/api/auth/logout": {
+                "post": {
+                    "summary": "End the session, the refresh family and the access token",
+                    "requestBody": {"required": False, **_json("LogoutBody")},
+                    "responses": logout_responses,
+                }
+            },
+            "/api/auth/openapi.json": _get("This document", "OpenApi", (405,)),
+            "/.well-known/jwks.json": _get("Public keys of access tokens", "Jwks", (405,)),
+        },
+        "components": {"schemas": _schemas()},
+    }

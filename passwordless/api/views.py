@@ -1,0 +1,262 @@
+"""JSON views of the sign-in flow. Thin, like the HTML ones: parse, call a service, answer.
+
+Every error is ``{"error": {"code", "message", ...details}}`` with its status,
+the codes being those of the HTML flow (``passwordless.errors``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+
+from .. import keys, limits, services
+from ..authentication import bearer_token
+from ..conf import app_settings
+from ..crypto import hash_token
+from ..errors import SignInError
+from ..forms import CodeForm, LoginForm
+from ..models import LoginRequest
+from ..services import tokens
+from .openapi import openapi_document
+from .parsing import json_body, optional_str, required_str
+
+__all__ = [
+    "csrf_view",
+    "jwks_view",
+    "logout_view",
+    "me_view",
+    "openapi_view",
+    "refresh_view",
+    "request_status_view",
+    "resend_view",
+    "send_view",
+    "verify_code_view",
+    "verify_link_view",
+]
+
+View = Callable[..., HttpResponse]
+MODES = ("session", "jwt")
+
+
+def error_response(error: SignInError) -> JsonResponse:
+    response = JsonResponse(
+        {"error": {"code": error.code, "message": error.message, **error.params}},
+        status=error.status,
+    )
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
+        raise SignInError("csrf_failed")
+
+
+def _check_csrf(request: HttpRequest) -> None:
+    _CsrfCheck(lambda r: HttpResponse()).process_view(request, lambda r: HttpResponse(), (), {})
+
+
+def api_view(methods: tuple[str, ...], *, csrf: bool = True) -> Callable[[View], View]:
+    """JSON errors for everything, no caching, and CSRF where cookies are in play.
+
+    A request authenticated by a bearer token, or carrying no cookie at all and
+    asking for no session, cannot be forged by another site: CSRF is checked
+    for the others (``mode: "session"`` always, against login CSRF).
+    """
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        @csrf_exempt
+        @never_cache
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise SignInError("method_not_allowed")
+                if csrf and request.method == "POST" and _needs_csrf(request):
+                    _check_csrf(request)
+                return view(request, *args, **kwargs)
+            except SignInError as error:
+                return error_response(error)
+
+        return wrapper
+
+    return decorate
+
+
+def _needs_csrf(request: HttpRequest) -> bool:
+    if getattr(request, "auth_claims", None):
+        return False
+    return bool(request.COOKIES) or request.GET.get("mode") == "session"
+
+
+def _mode(data: dict[str, Any]) -> str:
+    mode = optional_str(data, "mode", "session", max_length=10)
+    if mode not in MODES:
+        raise SignInError("field_invalid", field="mode", reason='"session" or "jwt".')
+    return mode
+
+
+def _user_json(user: AbstractBaseUser) -> dict[str, Any]:
+    field = user.get_email_field_name()
+    return {"id": user.pk, "email": getattr(user, field)}
+
+
+def _signed_in(
+    request: HttpRequest,
+    user: AbstractBaseUser,
+    login_request: LoginRequest,
+    mode: str,
+    method: str,
+) -> dict[str, Any]:
+    if mode == "jwt":
+        pair = tokens.sign_in_with_tokens(request, user, login_request, method)
+        return {"user": _user_json(user), **pair.as_json()}
+    services.sign_in(request, user, login_request, method=method)
+    return {"user": _user_json(user)}
+
+
+def _accepted(login_request: LoginRequest) -> JsonResponse:
+    resend_after = min(limits.rate_period(r) for r in app_settings.SEND_RATES_PER_EMAIL)
+    body = {
+        "request_id": login_request.public_id,
+        "expires_in": int(app_settings.REQUEST_LIFETIME.total_seconds()),
+        "resend_after": resend_after,
+    }
+    return JsonResponse(body, status=202)
+
+
+@ensure_csrf_cookie
+@api_view(("GET",))
+def csrf_view(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"csrf_token": get_token(request)})
+
+
+@api_view(("POST",))
+def send_view(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    form = LoginForm(
+        {
+            "email": required_str(data, "email", max_length=1000),
+            "next": optional_str(data, "next", ""),
+        }
+    )
+    if not form.is_valid():
+        raise SignInError("email_invalid")
+    started = services.start_sign_in(
+        form.cleaned_data["email"], request=request, next_url=form.cleaned_data["next"]
+    )
+    return _accepted(started.login_request)
+
+
+@api_view(("POST",))
+def resend_view(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    started = services.resend(required_str(data, "request_id", 64), request=request)
+    return _accepted(started.login_request)
+
+
+@api_view(("POST",))
+def verify_code_view(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    public_id = required_str(data, "request_id", 64)
+    mode = _mode(data)
+    if mode == "session":
+        _check_csrf(request)
+    form = CodeForm({"code": required_str(data, "code", 32)})
+    if not form.is_valid():
+        raise SignInError("code_malformed", length=app_settings.CODE_LENGTH)
+    login_request, user = services.verify_code(
+        public_id, form.cleaned_data["code"], request=request
+    )
+    return JsonResponse(_signed_in(request, user, login_request, mode, "code"))
+
+
+@api_view(("POST",))
+def verify_link_view(request: HttpRequest) -> HttpResponse:
+    data = json_body(request)
+    token = required_str(data, "token", 128)
+    mode = _mode(data)
+    if mode == "session":
+        _check_csrf(request)
+    login_request, user = services.confirm_link(
+        hash_token(token), request=request, same_browser_only=False
+    )
+    return JsonResponse(_signed_in(request, user, login_request, mode, "link"))
+
+
+@api_view(("GET",))
+def request_status_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    """The waiting client's poll. Once another device approved, this answer signs it in."""
+    mode = request.GET.get("mode", "session")
+    if mode not in MODES:
+        raise SignInError("field_invalid", field="mode", reason='"session" or "jwt".')
+    services.check_poll_rate(request)
+    login_request = services.load_request(request_id)
+    approved = services.collect_approval(login_request, request=request, holds_request_id=True)
+    if approved is not None:
+        login_request, user = approved
+        body = _signed_in(request, user, login_request, mode, "approval")
+        return JsonResponse({"status": "signed_in", **body})
+    wait = services.wait_status(login_request)
+    return JsonResponse(
+        {"status": wait.status, "delivery": wait.delivery, "match_number": wait.match_number}
+    )
+
+
+@api_view(("GET",))
+def me_view(request: HttpRequest) -> HttpResponse:
+    error = getattr(request, "auth_error", None)
+    if error is not None:
+        raise error
+    if not request.user.is_authenticated:
+        raise SignInError("not_authenticated")
+    return JsonResponse({"user": _user_json(request.user)})
+
+
+@api_view(("POST",), csrf=False)
+def refresh_view(request: HttpRequest) -> HttpResponse:
+    """Rotation needs the refresh token from the body: nothing ambient to forge."""
+    data = json_body(request)
+    pair = tokens.refresh(required_str(data, "refresh", 128))
+    return JsonResponse(pair.as_json())
+
+
+@api_view(("POST",))
+def logout_view(request: HttpRequest) -> HttpResponse:
+    """End the session, the refresh family and the presented access token."""
+    data = json_body(request) if request.body else {}
+    raw_refresh = optional_str(data, "refresh", "", max_length=128)
+    if raw_refresh:
+        family = tokens.family_of_refresh(raw_refresh)
+        if family is not None:
+            tokens.revoke_family(family, reason="logout")
+    claims = getattr(request, "auth_claims", None)
+    if claims:
+        tokens.revoke_access_token(claims)
+        family = tokens.family_of(claims)
+        if family is not None:
+            tokens.revoke_family(family, reason="logout")
+    elif bearer_token(request) and not raw_refresh:
+        raise SignInError("token_invalid")
+    services.sign_out(request)
+    return HttpResponse(status=204)
+
+
+@api_view(("GET",))
+def jwks_view(request: HttpRequest) -> HttpResponse:
+    response = JsonResponse(keys.jwks())
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@api_view(("GET",))
+def openapi_view(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(openapi_document())

@@ -1,0 +1,244 @@
+"""Access and refresh tokens for API clients.
+
+Access tokens are short-lived JWTs (EdDSA, one algorithm pinned) that other
+services verify with the JWKS. Refresh tokens are opaque random strings stored
+only as keyed hashes; they rotate on every use, and a rotated one presented
+again revokes its family, unless it comes back within a short grace window
+(two tabs refreshing at once), when it gets the very same successor pair.
+
+Revocation reaches access tokens at once through a denylist in the cache,
+by token (``jti``) and by family, for as long as a token could still live.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import sha256
+from typing import Any
+
+import jwt
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import caches
+from django.db import transaction
+from django.http import HttpRequest
+
+from .. import clock, keys
+from ..conf import app_settings
+from ..errors import SignInError
+from ..models import LoginRequest, RefreshToken, TokenFamily
+from .sessions import record_sign_in
+
+__all__ = [
+    "TokenPair",
+    "authenticate_access_token",
+    "family_of",
+    "family_of_refresh",
+    "issue_pair",
+    "refresh",
+    "revoke_access_token",
+    "revoke_family",
+    "revoke_user",
+    "sign_in_with_tokens",
+]
+
+ACCESS_TYPE = "at+jwt"
+_REFRESH_PREFIX = "rt_"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    expires_in: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "access": self.access,
+            "refresh": self.refresh,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        }
+
+
+def _hash(refresh_token: str) -> str:
+    return hmac.new(_key(b"refresh"), refresh_token.encode(), sha256).hexdigest()
+
+
+def _successor_of(refresh_token: str) -> str:
+    # Derived, not stored: the same duplicate refresh can be answered with the same
+    # successor, while the database still holds hashes only.
+    digest = hmac.new(_key(b"successor"), refresh_token.encode(), sha256).digest()
+    return _REFRESH_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _key(purpose: bytes) -> bytes:
+    return sha256(b"passwordless.tokens." + purpose + app_settings.HASH_KEY.encode()).digest()
+
+
+def _access_token(family: TokenFamily, user_id: Any, jti: str, issued_at: datetime) -> str:
+    lifetime = app_settings.ACCESS_TOKEN_LIFETIME
+    claims = {
+        "iss": app_settings.JWT_ISSUER,
+        "aud": app_settings.JWT_AUDIENCE,
+        "sub": str(user_id),
+        "iat": int(issued_at.timestamp()),
+        "nbf": int(issued_at.timestamp()),
+        "exp": int((issued_at + lifetime).timestamp()),
+        "jti": jti,
+        "fam": family.public_id,
+    }
+    key = keys.signing_key()
+    return jwt.encode(
+        claims,
+        key.private_key,
+        algorithm=keys.ALGORITHM,
+        headers={"kid": key.kid, "typ": ACCESS_TYPE},
+    )
+
+
+def _pair(family: TokenFamily, row: RefreshToken, raw_refresh: str) -> TokenPair:
+    access = _access_token(family, family.user_id, row.access_jti, row.issued_at)
+    lifetime = int(app_settings.ACCESS_TOKEN_LIFETIME.total_seconds())
+    return TokenPair(access=access, refresh=raw_refresh, expires_in=lifetime)
+
+
+def _new_row(family: TokenFamily, raw: str, now: datetime) -> RefreshToken:
+    return RefreshToken.objects.create(
+        family=family, token_hash=_hash(raw), access_jti=secrets.token_hex(16), issued_at=now
+    )
+
+
+def issue_pair(user: AbstractBaseUser) -> TokenPair:
+    """A new family for a sign-in, with its first access and refresh tokens."""
+    now = clock.now()
+    family = TokenFamily.objects.create(user=user, created_at=now, last_used_at=now)
+    raw = _REFRESH_PREFIX + secrets.token_urlsafe(32)
+    return _pair(family, _new_row(family, raw, now), raw)
+
+
+def sign_in_with_tokens(
+    request: HttpRequest | None, user: AbstractBaseUser, login_request: LoginRequest, method: str
+) -> TokenPair:
+    """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session."""
+    pair = issue_pair(user)
+    record_sign_in(request, user, login_request, method, reason="jwt")
+    return pair
+
+
+def refresh(raw_refresh: str) -> TokenPair:
+    """Rotate a refresh token. Raises ``token_invalid`` or ``refresh_reused`` (401)."""
+    if not isinstance(raw_refresh, str) or not raw_refresh.startswith(_REFRESH_PREFIX):
+        raise SignInError("token_invalid")
+    now = clock.now()
+    reused = False
+    with transaction.atomic():
+        row = (
+            RefreshToken.objects.select_for_update().filter(token_hash=_hash(raw_refresh)).first()
+        )
+        if row is None:
+            raise SignInError("token_invalid")
+        family = TokenFamily.objects.select_for_update().get(pk=row.family_id)
+        if family.revoked_at is not None or _family_expired(family, now):
+            raise SignInError("token_invalid")
+        if row.used_at is not None:
+            successor = row.successor
+            if successor is not None and now - row.used_at <= app_settings.REFRESH_REUSE_GRACE:
+                return _pair(family, successor, _successor_of(raw_refresh))
+            reused = True
+        else:
+            successor_raw = _successor_of(raw_refresh)
+            successor = _new_row(family, successor_raw, now)
+            row.used_at = now
+            row.successor = successor
+            row.save(update_fields=["used_at", "successor"])
+            family.last_used_at = now
+            family.save(update_fields=["last_used_at"])
+            return _pair(family, successor, successor_raw)
+    if reused:
+        # A stolen copy and the real client both hold it: end the whole family.
+        revoke_family(family, reason="refresh_reused")
+    raise SignInError("refresh_reused")
+
+
+def _family_expired(family: TokenFamily, now: datetime) -> bool:
+    return (
+        now >= family.created_at + app_settings.REFRESH_TOKEN_LIFETIME
+        or now >= family.last_used_at + app_settings.REFRESH_TOKEN_IDLE
+    )
+
+
+def revoke_family(family: TokenFamily, reason: str) -> None:
+    """End a family: its refresh tokens fail, and so, at once, do its access tokens."""
+    TokenFamily.objects.filter(pk=family.pk, revoked_at=None).update(
+        revoked_at=clock.now(), revoked_reason=reason
+    )
+    _deny(f"fam:{family.public_id}")
+
+
+def revoke_user(user: AbstractBaseUser, reason: str) -> int:
+    """End every family of a user (sign out everywhere, deactivation)."""
+    families = list(TokenFamily.objects.filter(user=user, revoked_at=None))
+    for family in families:
+        revoke_family(family, reason)
+    return len(families)
+
+
+def revoke_access_token(claims: dict[str, Any]) -> None:
+    """Deny one access token for the rest of its life."""
+    _deny(f"jti:{claims['jti']}")
+
+
+def _deny(key: str) -> None:
+    ttl = int((app_settings.ACCESS_TOKEN_LIFETIME + app_settings.JWT_LEEWAY).total_seconds())
+    caches[app_settings.TOKEN_CACHE].set(f"passwordless:deny:{key}", 1, timeout=ttl + 1)
+
+
+def authenticate_access_token(token: str) -> tuple[AbstractBaseUser, dict[str, Any]]:
+    """The user and claims of a valid, unrevoked access token, or ``token_invalid``.
+
+    Only ``EdDSA`` is accepted, the key is chosen by ``kid`` among ours (never
+    from ``jku``/``x5u``/``jwk`` headers), ``iss`` and ``aud`` must match
+    exactly, and the token must say it is an access token.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("typ") != ACCESS_TYPE or {"jku", "x5u", "jwk", "x5c"} & set(header):
+            raise SignInError("token_invalid")
+        key = keys.verification_key(header.get("kid"))
+        if key is None:
+            raise SignInError("token_invalid")
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[keys.ALGORITHM],
+            audience=app_settings.JWT_AUDIENCE,
+            issuer=app_settings.JWT_ISSUER,
+            leeway=app_settings.JWT_LEEWAY,
+            options={"require": ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "fam"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise SignInError("token_invalid") from exc
+    denied = caches[app_settings.TOKEN_CACHE].get_many(
+        [f"passwordless:deny:jti:{claims['jti']}", f"passwordless:deny:fam:{claims['fam']}"]
+    )
+    if denied:
+        raise SignInError("token_invalid")
+    user = get_user_model()._default_manager.filter(pk=claims["sub"]).first()
+    if user is None or not getattr(user, "is_active", True):
+        raise SignInError("token_invalid")
+    return user, claims
+
+
+def family_of(claims: dict[str, Any]) -> TokenFamily | None:
+    return TokenFamily.objects.filter(public_id=claims.get("fam")).first()
+
+
+def family_of_refresh(raw_refresh: str) -> TokenFamily | None:
+    row = RefreshToken.objects.select_related("family").filter(token_hash=_hash(raw_refresh))
+    found = row.first()
+    return found.family if found else None
