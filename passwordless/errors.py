@@ -86,7 +86,8 @@ class SignInError(Exception):
         self.code = code
         self.status = status
         self.params = params
-        wait = _wait(params["retry_after"]) if "retry_after" in params else ""
+        retry_after = params.get("retry_after")
+        wait = _wait(retry_after) if isinstance(retry_after, int) else ""
         self.message = template.format(wait=wait, **params)
         super().__init__(self.message)
 

@@ -116,7 +116,7 @@ def _new_row(family: TokenFamily, raw: str, now: datetime) -> RefreshToken:
 def issue_pair(user: AbstractBaseUser) -> TokenPair:
     """A new family for a sign-in, with its first access and refresh tokens."""
     now = clock.now()
-    family = TokenFamily.objects.create(user=user, created_at=now, last_used_at=now)
+    family = TokenFamily.objects.create(user_id=user.pk, created_at=now, last_used_at=now)
     raw = _REFRESH_PREFIX + secrets.token_urlsafe(32)
     return _pair(family, _new_row(family, raw, now), raw)
 
@@ -182,7 +182,7 @@ def revoke_family(family: TokenFamily, reason: str) -> None:
 
 def revoke_user(user: AbstractBaseUser, reason: str) -> int:
     """End every family of a user (sign out everywhere, deactivation)."""
-    families = list(TokenFamily.objects.filter(user=user, revoked_at=None))
+    families = list(TokenFamily.objects.filter(user_id=user.pk, revoked_at=None))
     for family in families:
         revoke_family(family, reason)
     return len(families)
