@@ -225,7 +225,7 @@ def me_view(request: HttpRequest) -> HttpResponse:
 def refresh_view(request: HttpRequest) -> HttpResponse:
     """Rotation needs the refresh token from the body: nothing ambient to forge."""
     data = json_body(request)
-    pair = tokens.refresh(required_str(data, "refresh", 128))
+    pair = tokens.refresh(required_str(data, "refresh", 4096))
     return JsonResponse(pair.as_json())
 
 
