@@ -14,9 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_enumeration_timing_prints_the_median_difference() -> None:
+@pytest.mark.parametrize("pathway", ["html", "api"])
+def test_enumeration_timing_prints_the_median_difference(pathway: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.enumeration_timing", "--requests", "10", "--warmup", "2"],
+        [
+            sys.executable, "-m", "bench.enumeration_timing",
+            "--requests", "10", "--warmup", "2", "--pathway", pathway,
+        ],  # fmt: skip
         cwd=ROOT,
         capture_output=True,
         text=True,
