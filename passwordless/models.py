@@ -29,6 +29,16 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def is_public_id(value: object) -> bool:
+    """Whether ``value`` could be a public id: checked before it reaches a query, so
+    that odd input (a NUL byte, a megabyte) is simply "not found"."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 32
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+    )
+
+
 def new_match_choices() -> str:
     """Three distinct 2-digit numbers, the first of which is the right one.
 

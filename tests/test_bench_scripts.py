@@ -18,8 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_enumeration_timing_prints_the_median_difference(pathway: str) -> None:
     result = subprocess.run(
         [
-            sys.executable, "-m", "bench.enumeration_timing",
-            "--requests", "10", "--warmup", "2", "--pathway", pathway,
+            sys.executable,
+            "-m",
+            "bench.enumeration_timing",
+            "--requests",
+            "10",
+            "--warmup",
+            "2",
+            "--pathway",
+            pathway,
         ],  # fmt: skip
         cwd=ROOT,
         capture_output=True,

@@ -65,7 +65,17 @@ def _get(summary: str, ok: str, errors: tuple[int, ...], **extra: Any) -> Any:
 
 def _schemas() -> dict[str, Any]:
     string = {"type": "string"}
-    mode = {"type": "string", "enum": ["session", "jwt"], "default": "session"}
+    mode = {"type": ["string", "null"], "enum": ["session", "jwt", None], "default": "session"}
+    # What the server accepts, as exactly as a schema can say it: a simple address
+    # (the server takes more, RFC 5322 dot-atoms, Unicode folded by NFKC), and a code
+    # of CODE_LENGTH digits (spaces and hyphens typed between them are also taken).
+    email = {
+        "type": "string",
+        "maxLength": 254,
+        "pattern": r"^[a-z0-9]{1,20}(\.[a-z0-9]{1,20}){0,2}@([a-z0-9]{1,20}\.){1,3}[a-z]{2,6}$",
+    }
+    code = {"type": "string", "pattern": f"^[0-9]{{{app_settings.CODE_LENGTH}}}$"}
+    request_id = {"type": "string", "minLength": 1, "maxLength": 64}
     user = {
         "type": "object",
         "required": ["id", "email"],
@@ -97,17 +107,20 @@ def _schemas() -> dict[str, Any]:
         "SendBody": {
             "type": "object",
             "required": ["email"],
-            "properties": {"email": string, "next": string},
+            "properties": {
+                "email": email,
+                "next": {"type": ["string", "null"], "maxLength": 2000},
+            },
         },
         "ResendBody": {
             "type": "object",
             "required": ["request_id"],
-            "properties": {"request_id": string},
+            "properties": {"request_id": request_id},
         },
         "CodeBody": {
             "type": "object",
             "required": ["request_id", "code"],
-            "properties": {"request_id": string, "code": string, "mode": mode},
+            "properties": {"request_id": request_id, "code": code, "mode": mode},
         },
         "LinkBody": {
             "type": "object",
@@ -119,7 +132,7 @@ def _schemas() -> dict[str, Any]:
             "required": ["refresh"],
             "properties": {"refresh": string},
         },
-        "LogoutBody": {"type": "object", "properties": {"refresh": string}},
+        "LogoutBody": {"type": "object", "properties": {"refresh": {"type": ["string", "null"]}}},
         "Accepted": {
             "type": "object",
             "required": ["request_id", "expires_in", "resend_after"],

@@ -79,7 +79,9 @@ def api_view(methods: tuple[str, ...], *, csrf: bool = True) -> Callable[[View],
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             try:
                 if request.method not in methods:
-                    raise SignInError("method_not_allowed")
+                    response = error_response(SignInError("method_not_allowed"))
+                    response["Allow"] = ", ".join(methods)
+                    return response
                 if csrf and request.method == "POST" and _needs_csrf(request):
                     _check_csrf(request)
                 return view(request, *args, **kwargs)

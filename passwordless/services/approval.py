@@ -25,7 +25,7 @@ from ..adapter import get_adapter
 from ..client import client_ip, user_agent
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest
+from ..models import AuthEvent, LoginRequest, is_public_id
 from . import budget
 from .sessions import is_bound
 from .verification import (
@@ -136,7 +136,11 @@ def approve(token_hash: str, pick: str | None, *, request: HttpRequest | None = 
 
 def load_request(public_id: str | None) -> LoginRequest:
     """The request a waiting page is about, in one read."""
-    login_request = LoginRequest.objects.filter(public_id=public_id).first() if public_id else None
+    login_request = (
+        LoginRequest.objects.filter(public_id=public_id).first()
+        if is_public_id(public_id)
+        else None
+    )
     if login_request is None:
         raise SignInError("request_not_found")
     return login_request

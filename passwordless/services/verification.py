@@ -20,7 +20,7 @@ from ..adapter import get_adapter
 from ..conf import app_settings
 from ..crypto import codes_match, hash_code, hash_token
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest, LoginSecret
+from ..models import AuthEvent, LoginRequest, LoginSecret, is_public_id
 from . import budget
 from .sessions import is_bound
 
@@ -84,6 +84,8 @@ def verify_code(
     requests, codes for it wait (``rate_limited``); even the right code fails.
     """
     check_verify_rate(request)
+    if not is_public_id(public_id):
+        raise SignInError("request_not_found")
     now = clock.now()
     retry_after = 0
     just_locked = False
