@@ -16,18 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.redis
 @pytest.mark.parametrize("pathway", ["html", "api"])
 def test_enumeration_timing_prints_the_median_difference(pathway: str) -> None:
+    command = [sys.executable, "-m", "bench.enumeration_timing", "--requests", "10"]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.enumeration_timing",
-            "--requests",
-            "10",
-            "--warmup",
-            "2",
-            "--pathway",
-            pathway,
-        ],  # fmt: skip
+        [*command, "--warmup", "2", "--pathway", pathway],
         cwd=ROOT,
         capture_output=True,
         text=True,
