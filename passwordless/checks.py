@@ -13,7 +13,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import app_settings
 
-__all__ = ["check_hash_key", "check_site_url", "check_user_model"]
+__all__ = ["check_hash_key", "check_jwt", "check_site_url", "check_user_model"]
 
 
 @register(Tags.security, deploy=False)
@@ -90,3 +90,43 @@ def check_hash_key(
             id="passwordless.W001",
         )
     ]
+
+
+@register(Tags.security)
+def check_jwt(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Access tokens cannot be recalled before they expire, except by the denylist:
+    keep them short, and keep the clock leeway small."""
+    errors: list[CheckMessage] = []
+    if app_settings.ACCESS_TOKEN_LIFETIME.total_seconds() > 15 * 60:
+        errors.append(
+            Error(
+                "PASSWORDLESS_ACCESS_TOKEN_LIFETIME is longer than 15 minutes.",
+                hint="Use 5 minutes (the default) and refresh tokens for longer sign-ins.",
+                id="passwordless.E005",
+            )
+        )
+    if app_settings.JWT_LEEWAY.total_seconds() > 60:
+        errors.append(
+            Error(
+                "PASSWORDLESS_JWT_LEEWAY is more than 60 seconds.",
+                hint="Leeway only covers clock skew between servers; 30 seconds is plenty.",
+                id="passwordless.E006",
+            )
+        )
+    try:
+        from .keys import signing_key
+
+        signing_key()
+    except Exception as exc:
+        errors.append(
+            Error(
+                f"JWT signing keys are missing or unusable: {exc}",
+                hint="Set PASSWORDLESS_JWT_PRIVATE_KEYS to Ed25519 private keys in PEM.",
+                id="passwordless.E007",
+            )
+        )
+    return errors

@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from passwordless.checks import check_hash_key, check_site_url, check_user_model
+from passwordless.checks import check_hash_key, check_jwt, check_site_url, check_user_model
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,18 @@ def test_hash_key_check_fires_in_production_only() -> None:
         assert check_hash_key() == []
     with override_settings(DEBUG=True, PASSWORDLESS_HASH_KEY=None):
         assert check_hash_key() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check_id"),
+    [
+        ({"PASSWORDLESS_ACCESS_TOKEN_LIFETIME": 901}, "passwordless.E005"),
+        ({"PASSWORDLESS_JWT_LEEWAY": 61}, "passwordless.E006"),
+        ({"PASSWORDLESS_JWT_PRIVATE_KEYS": []}, "passwordless.E007"),
+        ({"PASSWORDLESS_JWT_PRIVATE_KEYS": ["not a key"]}, "passwordless.E007"),
+    ],
+)
+def test_jwt_checks_fire(overrides: dict[str, object], check_id: str) -> None:
+    assert check_jwt() == []
+    with override_settings(**overrides):
+        assert [m.id for m in check_jwt()] == [check_id]
