@@ -29,7 +29,7 @@ import redis
 import requests
 
 from tests.attacker import Browser
-from tests.stack import free_port, gunicorn, project_env
+from tests.stack import free_port, gunicorn, new_jwt_key, project_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "passwordless_bench"
@@ -100,6 +100,7 @@ def main() -> int:
             ALLOWED_HOSTS="127.0.0.1",
             SITE_URL="https://login.bench.example",
             SECRET_KEY="bench-" + "k" * 60,
+            JWT_PRIVATE_KEY=new_jwt_key(),
             SEND_RATES_PER_IP="1000000/h",
             CONN_MAX_AGE="60",
             LOG_LEVEL="WARNING",

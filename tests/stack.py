@@ -104,6 +104,19 @@ class Process:
             raise RuntimeError(f"{self.name} exited ({self._proc.returncode}):\n{self.log()}")
 
 
+def new_jwt_key() -> str:
+    """A fresh Ed25519 private key in PEM, for JWT_PRIVATE_KEY."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return pem.decode()
+
+
 def project_env(**overrides: str) -> dict[str, str]:
     """The environment of a project process: only what the settings read, plus PATH."""
     env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings"}

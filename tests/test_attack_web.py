@@ -15,6 +15,7 @@ from passwordless.models import AuthEvent
 from tests.attacker import Browser
 from tests.conftest import Delivered, FrozenClock
 from tests.factories import UserFactory
+from tests.stack import new_jwt_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,6 +192,7 @@ def test_production_settings_pass_the_deploy_checks(tmp_path: Path) -> None:
         "ALLOWED_HOSTS": "login.example.com",
         "SITE_URL": "https://login.example.com",
         "PASSWORDLESS_HASH_KEY": "dummy-hash-key-" + "Qz9" * 16,
+        "JWT_PRIVATE_KEY": new_jwt_key(),
         "VAR_DIR": str(tmp_path),
     }
     result = subprocess.run(
