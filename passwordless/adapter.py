@@ -28,7 +28,7 @@ from .addresses import mask_email, normalize_email
 from .conf import app_settings
 
 if TYPE_CHECKING:
-    from .models import LoginRequest
+    from .models import LoginRequest, UserSession
 
 __all__ = ["DefaultAdapter", "get_adapter"]
 
@@ -115,6 +115,41 @@ class DefaultAdapter:
         )
         message.attach_alternative(
             render_to_string("passwordless/email/login_body.html", context), "text/html"
+        )
+        message.send()
+
+    def enqueue_new_sign_in_email(self, user_session: UserSession) -> None:
+        """Queue the "new sign-in" notice (sent when a sign-in ended the oldest device)."""
+        from .tasks import send_new_sign_in_email
+
+        pk = user_session.pk
+
+        def enqueue() -> None:
+            try:
+                send_new_sign_in_email.delay(pk)
+            except Exception:
+                logger.exception("could not queue the new sign-in email: session=%s", pk)
+
+        transaction.on_commit(enqueue)
+
+    def send_new_sign_in_email(self, user_session: UserSession) -> None:
+        user = user_session.user
+        to = getattr(user, user.get_email_field_name())
+        context = {
+            "device": user_session.device,
+            "network": user_session.network,
+            "when": user_session.created_at,
+            "site_url": app_settings.SITE_URL,
+        }
+        subject = render_to_string("passwordless/email/new_sign_in_subject.txt", context)
+        message = EmailMultiAlternatives(
+            subject=" ".join(subject.split()),
+            body=render_to_string("passwordless/email/new_sign_in_body.txt", context),
+            from_email=app_settings.FROM_EMAIL,
+            to=[to],
+        )
+        message.attach_alternative(
+            render_to_string("passwordless/email/new_sign_in_body.html", context), "text/html"
         )
         message.send()
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
 
+from .conf import app_settings
 from .errors import SignInError
 from .services import tokens
 
@@ -29,7 +30,8 @@ class BearerTokenMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        token = bearer_token(request)
+        applies = request.path_info.startswith(app_settings.BEARER_PATH_PREFIXES)
+        token = bearer_token(request) if applies else None
         request.auth_claims = None  # type: ignore[attr-defined]
         request.auth_error = None  # type: ignore[attr-defined]
         if token is not None:

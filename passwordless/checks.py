@@ -13,7 +13,13 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import app_settings
 
-__all__ = ["check_hash_key", "check_jwt", "check_site_url", "check_user_model"]
+__all__ = [
+    "check_hash_key",
+    "check_jwt",
+    "check_shared_caches",
+    "check_site_url",
+    "check_user_model",
+]
 
 
 @register(Tags.security, deploy=False)
@@ -130,3 +136,34 @@ def check_jwt(
             )
         )
     return errors
+
+
+_PROCESS_LOCAL = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register(Tags.security, Tags.caches)
+def check_shared_caches(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Rate limits, the token denylist and ended sessions must be seen by every process."""
+    if settings.DEBUG:
+        return []
+    uses = {
+        getattr(settings, "RATELIMIT_USE_CACHE", "default"): "rate limits",
+        app_settings.TOKEN_CACHE: "the access-token denylist",
+        app_settings.SESSION_CACHE: "ended sessions",
+    }
+    return [
+        Error(
+            f"The cache {alias!r}, used for {what}, is local to one process.",
+            hint="Point it at Redis (django-redis), shared by every web process.",
+            id="passwordless.E008",
+        )
+        for alias, what in uses.items()
+        if settings.CACHES.get(alias, {}).get("BACKEND") in _PROCESS_LOCAL
+    ]

@@ -202,11 +202,32 @@ class AppSettings:
         return str(self._get("TOKEN_CACHE", "default"))
 
     @property
+    def BEARER_PATH_PREFIXES(self) -> tuple[str, ...]:
+        """Paths where ``Authorization: Bearer`` authenticates (``("/api/",)``): never the
+        admin, whose staff sessions have their own, shorter timeouts."""
+        return tuple(self._get("BEARER_PATH_PREFIXES", ("/api/",)))
+
+    @property
     def MAX_JSON_BODY(self) -> int:
         """Largest JSON body the API reads, in bytes (16 KiB)."""
         return int(self._get("MAX_JSON_BODY", 16 * 1024))
 
     # Sessions.
+
+    @property
+    def MAX_SESSIONS(self) -> int:
+        """Signed-in sessions (browsers and API clients) one user may have at once (5)."""
+        return int(self._get("MAX_SESSIONS", 5))
+
+    @property
+    def SESSION_LIMIT_POLICY(self) -> str:
+        """Beyond ``MAX_SESSIONS``: ``"end_oldest"`` (default) or ``"refuse"`` the new one."""
+        return str(self._get("SESSION_LIMIT_POLICY", "end_oldest"))
+
+    @property
+    def SESSION_CACHE(self) -> str:
+        """Cache alias that flags ended sessions for every process (``default``)."""
+        return str(self._get("SESSION_CACHE", "default"))
 
     @property
     def SESSION_IDLE_TIMEOUT(self) -> timedelta:

@@ -61,6 +61,10 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "field_invalid": (400, "The field {field!r} is not valid: {reason}"),
     "not_found": (404, "There is nothing here."),
     "method_not_allowed": (405, "This method is not allowed here."),
+    "too_many_sessions": (
+        409,
+        "You are signed in on too many devices. Sign out on one of them, then try again.",
+    ),
     "account_disabled": (403, "This account can't sign in. Contact the site's administrators."),
     "signup_closed": (403, "There is no account for this address, and sign-up is closed."),
 }

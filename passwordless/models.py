@@ -21,6 +21,7 @@ __all__ = [
     "LoginSecret",
     "RefreshToken",
     "TokenFamily",
+    "UserSession",
 ]
 
 
@@ -242,3 +243,40 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.pk}"
+
+
+class UserSession(models.Model):
+    """One signed-in device of a user, as the person sees it on their sessions page.
+
+    A browser session (its id is kept in the session, never the session key)
+    or an API client's token family. Ending one flags it in the shared cache, so
+    every web process refuses it on its next request.
+    """
+
+    class Kind(models.TextChoices):
+        BROWSER = "browser", "Browser session"
+        TOKENS = "tokens", "API tokens"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tracked_sessions"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    family = models.OneToOneField(
+        TokenFamily, null=True, blank=True, on_delete=models.CASCADE, related_name="session"
+    )
+    method = models.CharField(max_length=10, blank=True)
+    device = models.CharField(max_length=60, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    network = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    last_seen_at = models.DateTimeField(default=clock.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["user", "ended_at"], name="passwordless_usersession_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.device or 'session'} of user {self.user_id}"

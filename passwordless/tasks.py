@@ -47,3 +47,25 @@ class _LoginEmailTask(_BaseTask):
 def send_login_email(login_request_id: int) -> str:
     """Mint and email the code and link of one sign-in request."""
     return services.deliver_login_email(login_request_id)
+
+
+@shared_task(
+    name="passwordless.send_new_sign_in_email",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+    soft_time_limit=30,
+    time_limit=45,
+    acks_late=True,
+    ignore_result=True,
+)
+def send_new_sign_in_email(user_session_id: int) -> None:
+    """Tell a user that a new device signed in and the oldest one was signed out."""
+    from .adapter import get_adapter
+    from .models import UserSession
+
+    user_session = UserSession.objects.select_related("user").filter(pk=user_session_id).first()
+    if user_session is not None:
+        get_adapter().send_new_sign_in_email(user_session)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("link/", views.LinkConfirmView.as_view(), name="link-confirm"),
     path("link/<str:token>/", views.LinkView.as_view(), name="link"),
     path("logout/", views.logout_view, name="logout"),
+    path("sessions/", views.SessionsView.as_view(), name="sessions"),
 ]

@@ -41,6 +41,13 @@ class ApiClient:
             self.base_url + path, json=body, headers=self._headers(headers), timeout=20, **kw
         )
 
+    def delete(
+        self, path: str, headers: dict[str, str] | None = None, **kw: Any
+    ) -> requests.Response:
+        return self.session.delete(
+            self.base_url + path, headers=self._headers(headers), timeout=20, **kw
+        )
+
     def refresh_csrf(self) -> None:
         """After sign-in the CSRF token rotates, as in the HTML flow."""
         if self.browser:

@@ -100,6 +100,12 @@ def _resend(w: World, rates: str = "", broken: bool = False) -> requests.Respons
     return w.api().post("/api/auth/resend", {"request_id": request_id})
 
 
+def _end_own_session(w: World) -> requests.Response:
+    bearer = {"Authorization": f"Bearer {_signed_in(w)['access']}"}
+    (session,) = w.api().get("/api/auth/sessions", bearer).json()["sessions"]
+    return w.api().delete(f"/api/auth/sessions/{session['id']}", bearer)
+
+
 def _approved_then_disabled(w: World) -> requests.Response:
     request_id, delivered = w.started()
     phone = Browser(w.site)
@@ -177,6 +183,20 @@ SCENARIOS: dict[tuple[str, str, int], Scenario] = {
     ("post", "/api/auth/logout", 403): lambda w: w.api(browser=True).post(
         "/api/auth/logout", headers={"X-CSRFToken": "forged"}
     ),
+    ("get", "/api/auth/sessions", 200): lambda w: w.api().get(
+        "/api/auth/sessions", {"Authorization": f"Bearer {_signed_in(w)['access']}"}
+    ),
+    ("get", "/api/auth/sessions", 401): lambda w: w.api().get("/api/auth/sessions"),
+    ("delete", "/api/auth/sessions/{session_id}", 204): lambda w: _end_own_session(w),
+    ("delete", "/api/auth/sessions/{session_id}", 401): lambda w: w.api().delete(
+        "/api/auth/sessions/unknown"
+    ),
+    ("delete", "/api/auth/sessions/{session_id}", 403): lambda w: w.api(browser=True).delete(
+        "/api/auth/sessions/unknown", {"X-CSRFToken": "forged"}
+    ),
+    ("delete", "/api/auth/sessions/{session_id}", 404): lambda w: w.api().delete(
+        "/api/auth/sessions/unknown", {"Authorization": f"Bearer {_signed_in(w)['access']}"}
+    ),
     ("get", "/api/auth/openapi.json", 200): lambda w: w.api().get("/api/auth/openapi.json"),
     ("get", "/.well-known/jwks.json", 200): lambda w: w.api().get("/.well-known/jwks.json"),
 }
@@ -184,7 +204,7 @@ SCENARIOS: dict[tuple[str, str, int], Scenario] = {
 
 def _generic(method: str, path: str, status: int) -> Scenario | None:
     """Statuses every route of a kind gives the same way."""
-    concrete = path.replace("{request_id}", "unknown")
+    concrete = path.replace("{request_id}", "unknown").replace("{session_id}", "unknown")
     body = {"email": "x@example.org", "request_id": "x", "code": "123456", "token": "x"}
     limits = {
         "/api/auth/verify/code": "PASSWORDLESS_VERIFY_RATES_PER_IP",
@@ -199,7 +219,7 @@ def _generic(method: str, path: str, status: int) -> Scenario | None:
         )
 
     def wrong_method(w: World) -> requests.Response:
-        return w.api().get(concrete) if method == "post" else w.api().post(concrete)
+        return w.api().get(concrete) if method != "get" else w.api().post(concrete)
 
     def limited(w: World) -> requests.Response:
         w.limit(limits[path])

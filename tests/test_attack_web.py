@@ -193,6 +193,7 @@ def test_production_settings_pass_the_deploy_checks(tmp_path: Path) -> None:
         "SITE_URL": "https://login.example.com",
         "PASSWORDLESS_HASH_KEY": "dummy-hash-key-" + "Qz9" * 16,
         "JWT_PRIVATE_KEY": new_jwt_key(),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
         "VAR_DIR": str(tmp_path),
     }
     result = subprocess.run(

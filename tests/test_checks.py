@@ -1,7 +1,13 @@
 import pytest
 from django.test import override_settings
 
-from passwordless.checks import check_hash_key, check_jwt, check_site_url, check_user_model
+from passwordless.checks import (
+    check_hash_key,
+    check_jwt,
+    check_shared_caches,
+    check_site_url,
+    check_user_model,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,3 +59,12 @@ def test_jwt_checks_fire(overrides: dict[str, object], check_id: str) -> None:
     assert check_jwt() == []
     with override_settings(**overrides):
         assert [m.id for m in check_jwt()] == [check_id]
+
+
+def test_process_local_caches_fire_in_production() -> None:
+    local = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    redis = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/15"}
+    with override_settings(DEBUG=False, CACHES={"default": redis, "ratelimit": local}):
+        assert [m.id for m in check_shared_caches()] == ["passwordless.E008"]
+    with override_settings(DEBUG=False, CACHES={"default": redis, "ratelimit": redis}):
+        assert check_shared_caches() == []

@@ -154,6 +154,29 @@ def _schemas() -> dict[str, Any]:
             "properties": token_fields,
         },
         "Me": {"type": "object", "required": ["user"], "properties": {"user": user}},
+        "Sessions": {
+            "type": "object",
+            "required": ["sessions"],
+            "properties": {
+                "sessions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "kind", "device", "created_at", "current"],
+                        "properties": {
+                            "id": string,
+                            "kind": {"type": "string", "enum": ["browser", "tokens"]},
+                            "device": string,
+                            "network": string,
+                            "method": string,
+                            "created_at": string,
+                            "last_seen_at": string,
+                            "current": {"type": "boolean"},
+                        },
+                    },
+                }
+            },
+        },
         "RequestStatus": {
             "type": "object",
             "required": ["status"],
@@ -218,6 +241,24 @@ def openapi_document() -> dict[str, Any]:
                 ],
             ),
             "/api/auth/me": _get("The signed-in user", "Me", (401, 405)),
+            "/api/auth/sessions": _get("The user's signed-in devices", "Sessions", (401, 405)),
+            "/api/auth/sessions/{session_id}": {
+                "delete": {
+                    "summary": "End one device (its session, or its token family)",
+                    "parameters": [
+                        {
+                            "name": "session_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "204": {"description": "Ended"},
+                        **_errors(401, 403, 404, 405),
+                    },
+                }
+            },
             "/api/auth/token/refresh": _post(
                 "Rotate a refresh token", "RefreshBody", "TokenPair", "200", (400, 401, 405)
             ),

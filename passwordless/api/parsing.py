@@ -34,7 +34,8 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise SignInError("body_too_large", limit=limit)
     try:
         data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: "[[[[..." nested deeper than the parser goes.
         raise SignInError("json_invalid") from exc
     if not isinstance(data, dict):
         raise SignInError("json_invalid")

@@ -22,7 +22,7 @@ from ..conf import app_settings
 from ..crypto import hash_token
 from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
-from ..models import LoginRequest
+from ..models import LoginRequest, UserSession
 from ..services import tokens
 from .openapi import openapi_document
 from .parsing import json_body, optional_str, required_str
@@ -37,6 +37,8 @@ __all__ = [
     "request_status_view",
     "resend_view",
     "send_view",
+    "session_view",
+    "sessions_view",
     "verify_code_view",
     "verify_link_view",
 ]
@@ -82,7 +84,7 @@ def api_view(methods: tuple[str, ...], *, csrf: bool = True) -> Callable[[View],
                     response = error_response(SignInError("method_not_allowed"))
                     response["Allow"] = ", ".join(methods)
                     return response
-                if csrf and request.method == "POST" and _needs_csrf(request):
+                if csrf and request.method in ("POST", "DELETE") and _needs_csrf(request):
                     _check_csrf(request)
                 return view(request, *args, **kwargs)
             except SignInError as error:
@@ -155,14 +157,19 @@ def send_view(request: HttpRequest) -> HttpResponse:
     started = services.start_sign_in(
         form.cleaned_data["email"], request=request, next_url=form.cleaned_data["next"]
     )
-    return _accepted(started.login_request)
+    response = _accepted(started.login_request)
+    # A browser client keeps the binding cookie: only it may later collect a session.
+    services.bind_browser(response, started)
+    return response
 
 
 @api_view(("POST",))
 def resend_view(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
     started = services.resend(required_str(data, "request_id", 64), request=request)
-    return _accepted(started.login_request)
+    response = _accepted(started.login_request)
+    services.bind_browser(response, started)
+    return response
 
 
 @api_view(("POST",))
@@ -196,13 +203,21 @@ def verify_link_view(request: HttpRequest) -> HttpResponse:
 
 @api_view(("GET",))
 def request_status_view(request: HttpRequest, request_id: str) -> HttpResponse:
-    """The waiting client's poll. Once another device approved, this answer signs it in."""
+    """The waiting client's poll. Once another device approved, this answer signs it in.
+
+    In ``jwt`` mode the request id is the proof: the tokens go into this
+    response's body, which only the caller reads. In ``session`` mode the proof
+    is the binding cookie set with the send answer, so a link that makes a
+    victim's browser poll the attacker's approved request signs no one in.
+    """
     mode = request.GET.get("mode", "session")
     if mode not in MODES:
         raise SignInError("field_invalid", field="mode", reason='"session" or "jwt".')
     services.check_poll_rate(request)
     login_request = services.load_request(request_id)
-    approved = services.collect_approval(login_request, request=request, holds_request_id=True)
+    approved = services.collect_approval(
+        login_request, request=request, holds_request_id=mode == "jwt"
+    )
     if approved is not None:
         login_request, user = approved
         body = _signed_in(request, user, login_request, mode, "approval")
@@ -249,6 +264,61 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     elif bearer_token(request) and not raw_refresh:
         raise SignInError("token_invalid")
     services.sign_out(request)
+    return HttpResponse(status=204)
+
+
+def _signed_in_user(request: HttpRequest) -> AbstractBaseUser:
+    error = getattr(request, "auth_error", None)
+    if error is not None:
+        raise error
+    if not request.user.is_authenticated:
+        raise SignInError("not_authenticated")
+    user: AbstractBaseUser = request.user
+    return user
+
+
+def _current(request: HttpRequest) -> UserSession | None:
+    claims = getattr(request, "auth_claims", None)
+    if claims:
+        family = tokens.family_of(claims)
+        return UserSession.objects.filter(family=family).first() if family else None
+    return services.current_session(request)
+
+
+def _session_json(row: UserSession, current: UserSession | None) -> dict[str, Any]:
+    return {
+        "id": row.public_id,
+        "kind": row.kind,
+        "device": row.device,
+        "network": row.network,
+        "method": row.method,
+        "created_at": row.created_at.isoformat(),
+        "last_seen_at": row.last_seen_at.isoformat(),
+        "current": current is not None and row.pk == current.pk,
+    }
+
+
+@api_view(("GET",))
+def sessions_view(request: HttpRequest) -> HttpResponse:
+    """The signed-in devices of the user."""
+    user = _signed_in_user(request)
+    current = _current(request)
+    rows = services.active_sessions(user)
+    return JsonResponse({"sessions": [_session_json(row, current) for row in rows]})
+
+
+@api_view(("DELETE",))
+def session_view(request: HttpRequest, session_id: str) -> HttpResponse:
+    """End one device; ending a token client revokes its refresh family and access tokens."""
+    user = _signed_in_user(request)
+    target = services.find_active(user, session_id)
+    if target is None:
+        raise SignInError("not_found")
+    current = _current(request)
+    services.end_session(target, reason="ended_by_user")
+    is_current = current is not None and current.pk == target.pk
+    if is_current and not getattr(request, "auth_claims", None):
+        services.sign_out(request, reason="signed_out")
     return HttpResponse(status=204)
 
 

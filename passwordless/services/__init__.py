@@ -13,6 +13,7 @@ from .delivery import deliver_login_email, mark_delivery_failed
 from .sessions import (
     Started,
     bind_browser,
+    current_session,
     forget_request,
     is_bound,
     pending_request_id,
@@ -21,18 +22,24 @@ from .sessions import (
     sign_out,
 )
 from .start import resend, start_sign_in
+from .tracking import active_sessions, end_all_sessions, end_session, find_active
 from .verification import LinkPreview, confirm_link, preview_link, preview_link_hash, verify_code
 
 __all__ = [
     "LinkPreview",
     "Started",
     "WaitStatus",
+    "active_sessions",
     "approve",
     "bind_browser",
     "check_poll_rate",
     "collect_approval",
     "confirm_link",
+    "current_session",
     "deliver_login_email",
+    "end_all_sessions",
+    "end_session",
+    "find_active",
     "forget_request",
     "is_bound",
     "load_request",

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponseBase
 from .. import audit, clock, signals
 from ..conf import app_settings
 from ..crypto import codes_match, hash_binding
-from ..models import AuthEvent, LoginRequest
+from ..models import AuthEvent, LoginRequest, UserSession
 
 __all__ = [
     "SESSION_LAST_SEEN_KEY",
@@ -21,9 +21,11 @@ __all__ = [
     "SESSION_METHOD_KEY",
     "SESSION_REQUEST_KEY",
     "SESSION_SIGNED_IN_AT_KEY",
+    "SESSION_TRACKING_KEY",
     "Started",
     "bind_browser",
     "binding_cookie_name",
+    "current_session",
     "forget_request",
     "is_bound",
     "pending_request_id",
@@ -39,6 +41,7 @@ SESSION_LINK_KEY = "passwordless_link"
 SESSION_METHOD_KEY = "passwordless_method"
 SESSION_SIGNED_IN_AT_KEY = "passwordless_signed_in_at"
 SESSION_LAST_SEEN_KEY = "passwordless_last_seen"
+SESSION_TRACKING_KEY = "passwordless_session"
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,14 @@ def sign_in(
     request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
 ) -> None:
     """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token."""
+    from .tracking import track
+
+    tracked = track(request, user, method)
     # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
     login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
     forget_request(request)
     now = clock.now().timestamp()
+    request.session[SESSION_TRACKING_KEY] = tracked.public_id
     request.session[SESSION_METHOD_KEY] = method
     request.session[SESSION_SIGNED_IN_AT_KEY] = now
     request.session[SESSION_LAST_SEEN_KEY] = now
@@ -143,8 +150,21 @@ def record_sign_in(
 
 def sign_out(request: HttpRequest, reason: str = "") -> None:
     """End the session on the server (``logout()`` flushes it), and record why."""
+    from .tracking import end_session
+
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
+        tracked = current_session(request)
+        if tracked is not None:
+            end_session(tracked, reason=reason or "signed_out")
         audit.record(AuthEvent.Kind.SIGNED_OUT, request=request, user=user, reason=reason)
         signals.user_signed_out.send(LoginRequest, user=user, request=request)
     logout(request)
+
+
+def current_session(request: HttpRequest) -> UserSession | None:
+    """The tracked device this request comes from (its browser session)."""
+    public_id = request.session.get(SESSION_TRACKING_KEY) if hasattr(request, "session") else None
+    if not isinstance(public_id, str):
+        return None
+    return UserSession.objects.select_related("family", "user").filter(public_id=public_id).first()

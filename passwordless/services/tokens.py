@@ -28,9 +28,10 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from .. import clock, keys
+from ..adapter import get_adapter
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import LoginRequest, RefreshToken, TokenFamily
+from ..models import LoginRequest, RefreshToken, TokenFamily, UserSession
 from .sessions import record_sign_in
 
 __all__ = [
@@ -115,17 +116,24 @@ def _new_row(family: TokenFamily, raw: str, now: datetime) -> RefreshToken:
 
 def issue_pair(user: AbstractBaseUser) -> TokenPair:
     """A new family for a sign-in, with its first access and refresh tokens."""
+    return _issue(user)[0]
+
+
+def _issue(user: AbstractBaseUser) -> tuple[TokenPair, TokenFamily]:
     now = clock.now()
     family = TokenFamily.objects.create(user_id=user.pk, created_at=now, last_used_at=now)
     raw = _REFRESH_PREFIX + secrets.token_urlsafe(32)
-    return _pair(family, _new_row(family, raw, now), raw)
+    return _pair(family, _new_row(family, raw, now), raw), family
 
 
 def sign_in_with_tokens(
     request: HttpRequest | None, user: AbstractBaseUser, login_request: LoginRequest, method: str
 ) -> TokenPair:
     """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session."""
-    pair = issue_pair(user)
+    from .tracking import track
+
+    pair, family = _issue(user)
+    track(request, user, method, family=family)
     record_sign_in(request, user, login_request, method, reason="jwt")
     return pair
 
@@ -142,12 +150,24 @@ def refresh(raw_refresh: str) -> TokenPair:
         )
         if row is None:
             raise SignInError("token_invalid")
-        family = TokenFamily.objects.select_for_update().get(pk=row.family_id)
+        family = (
+            TokenFamily.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .get(pk=row.family_id)
+        )
         if family.revoked_at is not None or _family_expired(family, now):
             raise SignInError("token_invalid")
+        if not get_adapter().can_sign_in(family.user):
+            raise SignInError("token_invalid")
         if row.used_at is not None:
+            # The same pair again only for a duplicate of the rotation that just
+            # happened: once the successor was itself used, this is a replay.
             successor = row.successor
-            if successor is not None and now - row.used_at <= app_settings.REFRESH_REUSE_GRACE:
+            if (
+                successor is not None
+                and successor.used_at is None
+                and now - row.used_at <= app_settings.REFRESH_REUSE_GRACE
+            ):
                 return _pair(family, successor, _successor_of(raw_refresh))
             reused = True
         else:
@@ -158,6 +178,7 @@ def refresh(raw_refresh: str) -> TokenPair:
             row.save(update_fields=["used_at", "successor"])
             family.last_used_at = now
             family.save(update_fields=["last_used_at"])
+            UserSession.objects.filter(family=family).update(last_seen_at=now)
             return _pair(family, successor, successor_raw)
     if reused:
         # A stolen copy and the real client both hold it: end the whole family.
@@ -174,8 +195,12 @@ def _family_expired(family: TokenFamily, now: datetime) -> bool:
 
 def revoke_family(family: TokenFamily, reason: str) -> None:
     """End a family: its refresh tokens fail, and so, at once, do its access tokens."""
+    now = clock.now()
     TokenFamily.objects.filter(pk=family.pk, revoked_at=None).update(
-        revoked_at=clock.now(), revoked_reason=reason
+        revoked_at=now, revoked_reason=reason
+    )
+    UserSession.objects.filter(family=family, ended_at=None).update(
+        ended_at=now, ended_reason=reason
     )
     _deny(f"fam:{family.public_id}")
 

@@ -1,0 +1,42 @@
+"""When an account is deactivated or its address changes, every device is signed out
+in the same request: a session or token of the old state must not outlive it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save, pre_save
+
+__all__ = ["connect"]
+
+
+def _before(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if instance.pk is None:
+        return
+    field = sender.get_email_field_name()
+    instance._passwordless_before = (
+        sender._default_manager.filter(pk=instance.pk).values_list(field, "is_active").first()
+        if hasattr(instance, "is_active")
+        else sender._default_manager.filter(pk=instance.pk).values_list(field).first()
+    )
+
+
+def _after(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    before = getattr(instance, "_passwordless_before", None)
+    if created or not before:
+        return
+    from .services.tracking import end_all_sessions
+
+    email_changed = before[0] != getattr(instance, sender.get_email_field_name())
+    deactivated = len(before) > 1 and before[1] and not getattr(instance, "is_active", True)
+    if deactivated:
+        end_all_sessions(instance, reason="deactivated")
+    elif email_changed:
+        end_all_sessions(instance, reason="email_changed")
+
+
+def connect() -> None:
+    user_model = get_user_model()
+    pre_save.connect(_before, sender=user_model, dispatch_uid="passwordless.user.before")
+    post_save.connect(_after, sender=user_model, dispatch_uid="passwordless.user.after")

@@ -1,0 +1,148 @@
+"""The signed-in devices of each user: listed, capped and ended on request.
+
+A browser session remembers only the id of its ``UserSession`` row; ending
+the row flags that id in the shared cache, and every web process signs the
+browser out on its next request (``SessionTimeoutMiddleware``). An API
+client's row is its token family: ending it revokes the family, and so its
+access tokens, at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import caches
+from django.db import transaction
+from django.http import HttpRequest
+
+from .. import clock
+from ..adapter import get_adapter
+from ..client import client_ip, mask_ip, user_agent
+from ..conf import app_settings
+from ..devices import describe_user_agent
+from ..errors import SignInError
+from ..models import TokenFamily, UserSession
+
+__all__ = [
+    "active_sessions",
+    "end_all_sessions",
+    "end_session",
+    "find_active",
+    "is_ended",
+    "seen",
+    "track",
+]
+
+_ENDED = "passwordless:session-ended:"
+
+
+def _timeouts(user: object) -> tuple[float, float]:
+    from .sessions import timeouts_for
+
+    idle, absolute = timeouts_for(user)
+    return idle.total_seconds(), absolute.total_seconds()
+
+
+def _is_active(row: UserSession, now: datetime) -> bool:
+    if row.ended_at is not None:
+        return False
+    if row.kind == UserSession.Kind.TOKENS:
+        family = row.family
+        if family is None or family.revoked_at is not None:
+            return False
+        return (
+            now < family.created_at + app_settings.REFRESH_TOKEN_LIFETIME
+            and now < family.last_used_at + app_settings.REFRESH_TOKEN_IDLE
+        )
+    idle, absolute = _timeouts(row.user)
+    age = (now - row.created_at).total_seconds()
+    return age < absolute and (now - row.last_seen_at).total_seconds() < idle
+
+
+def active_sessions(user: AbstractBaseUser) -> list[UserSession]:
+    """The user's signed-in devices, most recently seen first."""
+    now = clock.now()
+    rows = UserSession.objects.filter(user_id=user.pk, ended_at=None).select_related(
+        "family", "user"
+    )
+    return [row for row in rows if _is_active(row, now)]
+
+
+def find_active(user: AbstractBaseUser, public_id: object) -> UserSession | None:
+    """One of the user's signed-in devices, by the id shown to them."""
+    return next((s for s in active_sessions(user) if s.public_id == public_id), None)
+
+
+def track(
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    method: str,
+    family: TokenFamily | None = None,
+) -> UserSession:
+    """Record a new signed-in device, keeping the user within ``MAX_SESSIONS``.
+
+    Beyond the cap the oldest device is signed out and the user is emailed
+    about the new one; with ``SESSION_LIMIT_POLICY = "refuse"`` the new
+    sign-in is refused instead.
+    """
+    agent = user_agent(request)
+    with transaction.atomic():
+        active = active_sessions(user)
+        over = len(active) + 1 - app_settings.MAX_SESSIONS
+        if over > 0 and app_settings.SESSION_LIMIT_POLICY == "refuse":
+            raise SignInError("too_many_sessions")
+        row = UserSession.objects.create(
+            user_id=user.pk,
+            kind=UserSession.Kind.TOKENS if family else UserSession.Kind.BROWSER,
+            family=family,
+            method=method,
+            device=describe_user_agent(agent),
+            user_agent=agent,
+            network=mask_ip(client_ip(request)),
+        )
+        ended = sorted(active, key=lambda r: r.created_at)[: max(over, 0)]
+    for oldest in ended:
+        end_session(oldest, reason="session_limit")
+    if ended:
+        get_adapter().enqueue_new_sign_in_email(row)
+    return row
+
+
+def end_session(row: UserSession, reason: str) -> None:
+    """Sign one device out, on every process, from its next request on."""
+    from . import tokens
+
+    UserSession.objects.filter(pk=row.pk, ended_at=None).update(
+        ended_at=clock.now(), ended_reason=reason
+    )
+    if row.family is not None:
+        tokens.revoke_family(row.family, reason=reason)
+    _, absolute = _timeouts(row.user)
+    caches[app_settings.SESSION_CACHE].set(_ENDED + row.public_id, 1, timeout=int(absolute) + 60)
+
+
+def end_all_sessions(user: AbstractBaseUser, reason: str, keep: UserSession | None = None) -> int:
+    """Sign every device of ``user`` out (but ``keep``), and revoke every token family."""
+    from . import tokens
+
+    rows = UserSession.objects.filter(user_id=user.pk, ended_at=None).select_related(
+        "family", "user"
+    )
+    ended = 0
+    for row in rows:
+        if keep is None or row.pk != keep.pk:
+            end_session(row, reason)
+            ended += 1
+    if keep is None:
+        tokens.revoke_user(user, reason)
+    return ended
+
+
+def is_ended(public_id: str) -> bool:
+    return bool(caches[app_settings.SESSION_CACHE].get(_ENDED + public_id))
+
+
+def seen(public_id: str) -> None:
+    """The device was active: recorded when its session is renewed, not on every request."""
+    UserSession.objects.filter(public_id=public_id, ended_at=None).update(last_seen_at=clock.now())
