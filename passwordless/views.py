@@ -127,12 +127,12 @@ class CodeView(View):
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
             approved = services.collect_approval(self.login_request, request=request)
+            if approved is not None:
+                login_request, user = approved
+                services.sign_in(request, user, login_request, method="approval")
+                return _signed_in(login_request)
         except SignInError as error:
             return self.page(CodeForm(), error)
-        if approved is not None:
-            login_request, user = approved
-            services.sign_in(request, user, login_request, method="approval")
-            return _signed_in(login_request)
         return self.page(CodeForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -143,9 +143,9 @@ class CodeView(View):
             login_request, user = services.verify_code(
                 self.login_request.public_id, form.cleaned_data["code"], request=request
             )
+            services.sign_in(request, user, login_request, method="code")
         except SignInError as error:
             return self.page(CodeForm(), error)
-        services.sign_in(request, user, login_request, method="code")
         return _signed_in(login_request)
 
     def page(
