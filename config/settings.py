@@ -148,6 +148,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# Task time limits (45 s) and retries (about 5 minutes) stay far below the visibility timeout.
+CELERY_BEAT_SCHEDULE = {
+    "passwordless-sweep-outbox": {"task": "passwordless.sweep_outbox", "schedule": 30.0},
+    "passwordless-purge": {"task": "passwordless.purge", "schedule": 3600.0},
+}
 
 # Mail: EMAIL_URL in django-environ's form (smtp://host:port, consolemail://...),
 # or the development inbox.

@@ -82,17 +82,10 @@ class DefaultAdapter:
         must not turn into an error page: the row stays ``pending`` and can be
         sent again later.
         """
-        from .tasks import send_login_email
+        from .tasks import queue_login_email
 
-        pk = login_request.pk
-
-        def enqueue() -> None:
-            try:
-                send_login_email.delay(pk)
-            except Exception:
-                logger.exception("could not queue the sign-in email: request=%s", pk)
-
-        transaction.on_commit(enqueue)
+        pk, expires_at = login_request.pk, login_request.expires_at
+        transaction.on_commit(lambda: queue_login_email(pk, expires_at))
 
     def send_login_email(self, login_request: LoginRequest, *, code: str, link: str) -> None:
         """Render and send the one email holding both the code and the link."""

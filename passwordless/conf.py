@@ -151,6 +151,23 @@ class AppSettings:
         address (1 hour): a guesser gets one try in three per hour, not per email."""
         return _seconds(self._get("APPROVAL_PAUSE", 3600))
 
+    # The outbox.
+
+    @property
+    def SWEEP_AFTER(self) -> timedelta:
+        """A request still ``pending`` this long after it was made is queued again (30 s)."""
+        return _seconds(self._get("SWEEP_AFTER", 30))
+
+    @property
+    def REQUEST_RETENTION(self) -> timedelta:
+        """Expired requests (with their hashed secrets) are deleted after this (7 days)."""
+        return _seconds(self._get("REQUEST_RETENTION", 7 * 24 * 3600))
+
+    @property
+    def EVENT_RETENTION(self) -> timedelta:
+        """Audit rows are deleted after this (90 days)."""
+        return _seconds(self._get("EVENT_RETENTION", 90 * 24 * 3600))
+
     # JSON API and JWT.
 
     @property

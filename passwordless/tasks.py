@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
@@ -11,7 +13,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from . import services
 from .services.delivery import DeliveryDeferred
 
-__all__ = ["send_login_email"]
+__all__ = ["purge", "queue_login_email", "send_login_email", "sweep_outbox"]
+
+logger = logging.getLogger("passwordless")
 
 #: Failures worth another try: the mail server or the network may recover.
 TRANSIENT_ERRORS = (DeliveryDeferred, smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
@@ -69,3 +73,30 @@ def send_new_sign_in_email(user_session_id: int) -> None:
     user_session = UserSession.objects.select_related("user").filter(pk=user_session_id).first()
     if user_session is not None:
         get_adapter().send_new_sign_in_email(user_session)
+
+
+def queue_login_email(login_request_id: int, expires_at: datetime) -> bool:
+    """Put the sending task on the broker; ``False`` if the broker refused it.
+
+    The message expires with the request: a worker that gets it late drops it
+    rather than send a code that no longer works. A refused task is not an
+    error for the person: the row stays ``pending`` and the sweeper sends it.
+    """
+    try:
+        send_login_email.apply_async((login_request_id,), expires=expires_at)
+    except Exception:
+        logger.warning("could not queue the sign-in email: request=%s", login_request_id)
+        return False
+    return True
+
+
+@shared_task(name="passwordless.sweep_outbox", ignore_result=True, soft_time_limit=20)
+def sweep_outbox() -> dict[str, int]:
+    """Celery beat, every 30 s: queue again what the broker lost, and expire what is late."""
+    return services.sweep_outbox()
+
+
+@shared_task(name="passwordless.purge", ignore_result=True, soft_time_limit=600)
+def purge() -> dict[str, int]:
+    """Celery beat, hourly: delete old requests and audit rows, in small batches."""
+    return services.purge()

@@ -56,7 +56,9 @@ def test_known_unknown_and_inactive_addresses_get_identical_answers(
     UserFactory.create(email="known@example.org")
     UserFactory.create(email="inactive@example.org", is_active=False)
     queued: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(tasks.send_login_email, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(
+        tasks.send_login_email, "apply_async", lambda args, **kw: queued.append(tuple(args))
+    )
 
     answers = {
         email: _answers(site, email)

@@ -27,18 +27,18 @@ def test_start_queues_one_task_carrying_only_the_row_id(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     with (
-        mock.patch("passwordless.tasks.send_login_email.delay") as delay,
+        mock.patch("passwordless.tasks.send_login_email.apply_async") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         login_request = services.start_sign_in("Alice@Example.org").login_request
-    delay.assert_called_once_with(login_request.pk)
+    delay.assert_called_once_with((login_request.pk,), expires=login_request.expires_at)
     assert login_request.email == "alice@example.org"
     assert login_request.delivery == Delivery.PENDING
     assert len(login_request.public_id) >= 22
 
 
 def test_start_does_not_queue_before_commit(django_capture_on_commit_callbacks: Any) -> None:
-    with mock.patch("passwordless.tasks.send_login_email.delay") as delay:
+    with mock.patch("passwordless.tasks.send_login_email.apply_async") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             services.start_sign_in("alice@example.org")
         assert not delay.called
@@ -50,7 +50,8 @@ def test_a_broker_that_refuses_the_task_does_not_fail_the_request(
 ) -> None:
     with (
         mock.patch(
-            "passwordless.tasks.send_login_email.delay", side_effect=ConnectionError("broker down")
+            "passwordless.tasks.send_login_email.apply_async",
+            side_effect=ConnectionError("broker down"),
         ),
         django_capture_on_commit_callbacks(execute=True),
     ):

@@ -10,6 +10,7 @@ from .approval import (
     wait_status,
 )
 from .delivery import deliver_login_email, mark_delivery_failed
+from .outbox import delivery_report, purge, sweep_outbox
 from .sessions import (
     Started,
     bind_browser,
@@ -37,6 +38,7 @@ __all__ = [
     "confirm_link",
     "current_session",
     "deliver_login_email",
+    "delivery_report",
     "end_all_sessions",
     "end_session",
     "find_active",
@@ -47,11 +49,13 @@ __all__ = [
     "pending_request_id",
     "preview_link",
     "preview_link_hash",
+    "purge",
     "remember_request",
     "resend",
     "sign_in",
     "sign_out",
     "start_sign_in",
+    "sweep_outbox",
     "verify_code",
     "wait_status",
 ]

@@ -1,0 +1,102 @@
+"""The login requests as an outbox: sweeping what was not sent, and purging what is old."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import F
+
+from .. import clock
+from ..conf import app_settings
+from ..models import AuthEvent, LoginRequest
+
+__all__ = ["DeliveryReport", "delivery_report", "purge", "sweep_outbox"]
+
+Delivery = LoginRequest.Delivery
+
+
+def sweep_outbox() -> dict[str, int]:
+    """Queue again the pending requests the broker never delivered; expire the late ones.
+
+    Sending is idempotent (a row is locked while sent, and a sent row is not
+    sent again), so queueing twice costs one wasted task, never two emails.
+    """
+    from ..tasks import queue_login_email
+
+    now = clock.now()
+    expired = LoginRequest.objects.filter(
+        delivery__in=(Delivery.PENDING, Delivery.DEFERRED), expires_at__lte=now
+    ).update(delivery=Delivery.EXPIRED)
+    stale = now - app_settings.SWEEP_AFTER
+    queued = 0
+    for pk, expires_at in LoginRequest.objects.filter(
+        delivery=Delivery.PENDING, expires_at__gt=now, created_at__lte=stale
+    ).values_list("pk", "expires_at")[:500]:
+        queued += queue_login_email(pk, expires_at)
+    return {"expired": expired, "queued": queued}
+
+
+def purge(batch: int = 1000) -> dict[str, int]:
+    """Delete old requests (their secrets go with them) and old audit rows, batch by batch,
+    so that no statement holds locks for long on a big table."""
+    now = clock.now()
+    counts = {}
+    for name, queryset in (
+        (
+            "requests",
+            LoginRequest.objects.filter(expires_at__lt=now - app_settings.REQUEST_RETENTION),
+        ),
+        ("events", AuthEvent.objects.filter(created_at__lt=now - app_settings.EVENT_RETENTION)),
+    ):
+        deleted = 0
+        while True:
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            queryset.model._default_manager.filter(pk__in=ids).delete()
+            deleted += len(ids)
+        counts[name] = deleted
+    return counts
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    pending: int
+    oldest_pending: float | None
+    failed: int
+
+
+def delivery_report(window: timedelta = timedelta(hours=24)) -> DeliveryReport:
+    """Latency from request to sent (seconds) over ``window``, and what waits now."""
+    now = clock.now()
+    recent = LoginRequest.objects.filter(created_at__gte=now - window)
+    latencies = sorted(
+        d.total_seconds() for d in recent.filter(sent_at__isnull=False)
+         .annotate(latency=F("sent_at") - F("created_at"))
+         .values_list("latency", flat=True) if d is not None
+    )  # fmt: skip
+    pending = recent.filter(delivery__in=(Delivery.PENDING, Delivery.DEFERRED))
+    oldest = pending.order_by("created_at").values_list("created_at", flat=True).first()
+
+    def percentile(q: int) -> float | None:
+        if not latencies:
+            return None
+        if len(latencies) == 1:
+            return latencies[0]
+        return float(statistics.quantiles(latencies, n=100, method="inclusive")[q - 1])
+
+    return DeliveryReport(
+        sent=len(latencies),
+        p50=percentile(50),
+        p95=percentile(95),
+        p99=percentile(99),
+        pending=pending.count(),
+        oldest_pending=(now - oldest).total_seconds() if oldest else None,
+        failed=recent.filter(delivery=Delivery.FAILED).count(),
+    )
