@@ -25,6 +25,11 @@ __all__ = [
 ]
 
 
+def _now() -> datetime:
+    # Looked up at each call, so tests that move passwordless.clock move defaults too.
+    return clock.now()
+
+
 def new_public_id() -> str:
     """An unguessable identifier (128 random bits) for URLs, sessions and APIs."""
     return secrets.token_urlsafe(16)
@@ -90,7 +95,7 @@ class LoginRequest(models.Model):
     delivery = models.CharField(max_length=16, choices=Delivery.choices, default=Delivery.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     sends = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
+    created_at = models.DateTimeField(default=_now, editable=False)
     expires_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -140,7 +145,7 @@ class LoginSecret(models.Model):
     request = models.ForeignKey(LoginRequest, on_delete=models.CASCADE, related_name="secrets")
     code_hash = models.CharField(max_length=64)
     token_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
+    created_at = models.DateTimeField(default=_now, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -198,7 +203,7 @@ class AuthEvent(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     # For cross-device events: both devices' user agents and masked addresses.
     details = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False, db_index=True)
+    created_at = models.DateTimeField(default=_now, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -219,8 +224,8 @@ class TokenFamily(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_families"
     )
-    created_at = models.DateTimeField(default=clock.now, editable=False)
-    last_used_at = models.DateTimeField(default=clock.now)
+    created_at = models.DateTimeField(default=_now, editable=False)
+    last_used_at = models.DateTimeField(default=_now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=32, blank=True)
 
@@ -235,7 +240,7 @@ class RefreshToken(models.Model):
     family = models.ForeignKey(TokenFamily, on_delete=models.CASCADE, related_name="tokens")
     token_hash = models.CharField(max_length=64, unique=True)
     access_jti = models.CharField(max_length=32)
-    issued_at = models.DateTimeField(default=clock.now)
+    issued_at = models.DateTimeField(default=_now)
     used_at = models.DateTimeField(null=True, blank=True)
     successor = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="predecessor"
@@ -269,8 +274,8 @@ class UserSession(models.Model):
     device = models.CharField(max_length=60, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     network = models.CharField(max_length=50, blank=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
-    last_seen_at = models.DateTimeField(default=clock.now)
+    created_at = models.DateTimeField(default=_now, editable=False)
+    last_seen_at = models.DateTimeField(default=_now)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_reason = models.CharField(max_length=32, blank=True)
 

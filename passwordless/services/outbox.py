@@ -76,11 +76,12 @@ def delivery_report(window: timedelta = timedelta(hours=24)) -> DeliveryReport:
     """Latency from request to sent (seconds) over ``window``, and what waits now."""
     now = clock.now()
     recent = LoginRequest.objects.filter(created_at__gte=now - window)
-    latencies = sorted(
-        d.total_seconds() for d in recent.filter(sent_at__isnull=False)
-         .annotate(latency=F("sent_at") - F("created_at"))
-         .values_list("latency", flat=True) if d is not None
-    )  # fmt: skip
+    durations = (
+        recent.filter(sent_at__isnull=False)
+        .annotate(latency=F("sent_at") - F("created_at"))
+        .values_list("latency", flat=True)
+    )
+    latencies: list[float] = sorted(d.total_seconds() for d in durations if d is not None)
     pending = recent.filter(delivery__in=(Delivery.PENDING, Delivery.DEFERRED))
     oldest = pending.order_by("created_at").values_list("created_at", flat=True).first()
 
@@ -88,7 +89,7 @@ def delivery_report(window: timedelta = timedelta(hours=24)) -> DeliveryReport:
         if not latencies:
             return None
         if len(latencies) == 1:
-            return latencies[0]
+            return float(latencies[0])
         return float(statistics.quantiles(latencies, n=100, method="inclusive")[q - 1])
 
     return DeliveryReport(
