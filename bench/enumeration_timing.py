@@ -87,11 +87,11 @@ def main() -> int:
     args = parser.parse_args()
     total = args.requests + args.warmup
 
-    broker_db = 13
+    broker_db = 11
     with tempfile.TemporaryDirectory() as tmp:
         env = project_env(
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-            REDIS_URL="redis://127.0.0.1:6379/12",
+            REDIS_URL="redis://127.0.0.1:6379/1",
             CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{broker_db}",
             EMAIL_URL="dummymail://",
             DEBUG="False",
@@ -106,7 +106,7 @@ def main() -> int:
             LOG_LEVEL="WARNING",
             VAR_DIR=tmp,
         )
-        for db in (12, broker_db):
+        for db in (1, 2, 3, broker_db):
             redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
         _prepare_database(env, total)
         port = free_port()
@@ -126,7 +126,7 @@ def main() -> int:
                     known.append(k)
                     unknown.append(u)
         queued = redis.Redis(host="127.0.0.1", port=6379, db=broker_db).llen("celery")
-        for db in (12, broker_db):
+        for db in (1, 2, 3, broker_db):
             redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
 
     median_known, median_unknown = statistics.median(known), statistics.median(unknown)

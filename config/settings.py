@@ -7,6 +7,7 @@ See the README for the table of variables.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -86,8 +87,22 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Cache and sessions: Redis when REDIS_URL is set.
+# Cache and sessions: Redis when REDIS_URL is set. Each use has its own Redis database,
+# numbered from REDIS_URL's: the cache there, sessions +1, rate limits +2, the broker +3
+# (a FLUSHDB of one never touches the others). Each can also be set on its own, as it
+# must be for Redis Cluster, which has only database 0.
 REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def _redis_url(variable: str, offset: int) -> str:
+    explicit = str(env.str(variable, default=""))
+    if explicit or not REDIS_URL:
+        return explicit
+    parts = urlsplit(REDIS_URL)
+    database = int(parts.path.strip("/") or 0) + offset
+    return str(urlunsplit(parts._replace(path=f"/{database}")))
+
+
 if REDIS_URL:
     _redis_options = {
         # Fail fast: a dead Redis must give an error page, not a hung worker.
@@ -103,14 +118,14 @@ if REDIS_URL:
         },
         "sessions": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": env.str("SESSION_REDIS_URL", default=REDIS_URL),
+            "LOCATION": _redis_url("SESSION_REDIS_URL", 1),
             "KEY_PREFIX": "session",
             "OPTIONS": _redis_options,
         },
         # Rate-limit counters: atomic INCR, shared by every web process.
         "ratelimit": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": env.str("RATELIMIT_REDIS_URL", default=REDIS_URL),
+            "LOCATION": _redis_url("RATELIMIT_REDIS_URL", 2),
             "KEY_PREFIX": "rl",
             "OPTIONS": _redis_options,
         },
@@ -130,7 +145,7 @@ else:
 
 # Celery: workers send mail when a broker is configured; otherwise tasks run
 # in-process, after the transaction commits.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "memory://"
+CELERY_BROKER_URL = _redis_url("CELERY_BROKER_URL", 3) or "memory://"
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -19,14 +19,21 @@ os.environ["DATABASE_URL"] = (
     else "sqlite:///" + os.path.join(tempfile.gettempdir(), "passwordless-tests.sqlite3")
 )
 if HAS_REDIS:
-    os.environ["REDIS_URL"] = TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+    # Databases 8 (cache), 9 (sessions) and 10 (rate limits) are the suite's own.
+    os.environ["REDIS_URL"] = TEST_REDIS_URL = "redis://127.0.0.1:6379/8"
 else:
     os.environ.pop("REDIS_URL", None)
 # Tasks run in-process; the end-to-end tests start a real worker with a real broker.
 os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ["SITE_URL"] = "http://testserver"
 os.environ["DEBUG"] = "True"
-for name in ("EMAIL_URL", "SECRET_KEY", "ALLOWED_HOSTS", "SESSION_REDIS_URL"):
+for name in (
+    "EMAIL_URL",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "SESSION_REDIS_URL",
+    "RATELIMIT_REDIS_URL",
+):
     os.environ.pop(name, None)
 os.environ.setdefault("VAR_DIR", os.path.join(tempfile.gettempdir(), "passwordless-tests-var"))
 

@@ -23,7 +23,7 @@ from tests.stack import SMTPServer, celery_worker, free_port, gunicorn, project_
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
 BROKER_DB = 14
-CACHE_DB = 15
+CACHE_DB = 4  # and sessions in 5, rate limits in 6
 
 
 @dataclass
@@ -37,8 +37,9 @@ class Stack:
 
 @pytest.fixture
 def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
-    broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
-    broker.flushdb()
+    used = [redis.Redis(host="127.0.0.1", port=6379, db=db) for db in (BROKER_DB, 4, 5, 6)]
+    for db in used:
+        db.flushdb()
     web_port = free_port()
     with SMTPServer() as smtp:
         env = project_env(
@@ -53,7 +54,8 @@ def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
         )
         with gunicorn(env, tmp_path, web_port) as web:
             yield Stack(f"http://127.0.0.1:{web_port}", smtp, env, tmp_path, web)
-    broker.flushdb()
+    for db in used:
+        db.flushdb()
 
 
 def _post_form(browser: requests.Session, url: str, data: dict[str, str]) -> requests.Response:
@@ -143,14 +145,16 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
 
     # The sessions are in Redis, not in the database.
     session_key = browser.cookies["sessionid"]
-    assert session_key.encode() in _everything_in_redis(CACHE_DB)
+    assert session_key.encode() in _everything_in_redis(CACHE_DB + 1)
     database = _everything_in_the_database()
     assert session_key not in database
 
     second_token = second_link.rstrip("/").rsplit("/", 1)[1]
     places = {
         "broker": _everything_in_redis(BROKER_DB).decode(errors="replace"),
-        "cache and sessions": _everything_in_redis(CACHE_DB).decode(errors="replace"),
+        "cache": _everything_in_redis(CACHE_DB).decode(errors="replace"),
+        "sessions": _everything_in_redis(CACHE_DB + 1).decode(errors="replace"),
+        "rate limits": _everything_in_redis(CACHE_DB + 2).decode(errors="replace"),
         "database": database,
         "worker log": worker_log,
         "web log": stack.web_log.log(),
