@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "passwordless.middleware.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -130,7 +131,7 @@ if REDIS_URL:
             "OPTIONS": _redis_options,
         },
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    SESSION_ENGINE = "config.session_store"
     SESSION_CACHE_ALIAS = "sessions"
 else:
     CACHES = {

@@ -14,3 +14,6 @@ urlpatterns = [
     # Answers 404 unless DEBUG is on.
     path("dev/inbox/", include("config.devinbox")),
 ]
+
+# A database or Redis that fails outside a view still gets the calm 503 page.
+handler500 = "passwordless.middleware.server_error"

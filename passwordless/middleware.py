@@ -7,13 +7,18 @@ session costs no store write per request.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from typing import cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.template.loader import render_to_string
 
 from . import clock
+from .conf import app_settings
+from .errors import SignInError
 from .services import tracking
 from .services.sessions import (
     SESSION_LAST_SEEN_KEY,
@@ -23,7 +28,9 @@ from .services.sessions import (
     timeouts_for,
 )
 
-__all__ = ["SessionTimeoutMiddleware"]
+__all__ = ["ServiceUnavailableMiddleware", "SessionTimeoutMiddleware", "server_error"]
+
+logger = logging.getLogger("passwordless")
 
 
 class SessionTimeoutMiddleware:
@@ -57,3 +64,68 @@ class SessionTimeoutMiddleware:
             session.set_expiry(int(idle))
             if isinstance(tracked, str):
                 tracking.seen(tracked)
+
+
+def _dependency_errors() -> tuple[type[BaseException], ...]:
+    from django.db import DatabaseError
+
+    errors: list[type[BaseException]] = [DatabaseError]
+    try:
+        from redis.exceptions import RedisError
+
+        errors.append(RedisError)
+    except ImportError:  # pragma: no cover - redis is optional for the app
+        pass
+    try:
+        from django_redis.exceptions import ConnectionInterrupted
+
+        errors.append(ConnectionInterrupted)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+class ServiceUnavailableMiddleware:
+    """A database or Redis that does not answer gives a calm 503, never a traceback.
+
+    This covers views; for failures in other middleware (the session store, read
+    while authenticating) set ``handler500 = "passwordless.middleware.server_error"``.
+    The page is rendered without the request's context: the session and the user
+    may be exactly what cannot be loaded.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.errors = _dependency_errors()
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponseBase | None:
+        return unavailable(request, exception) if isinstance(exception, self.errors) else None
+
+
+def server_error(request: HttpRequest) -> HttpResponseBase:
+    """``handler500`` for projects: a dependency that failed outside a view (the session
+    store, read by a middleware) still gets the calm 503; anything else a plain 500."""
+    exc = sys.exc_info()[1]
+    if exc is not None and isinstance(exc, _dependency_errors()):
+        return unavailable(request, exc)
+    return HttpResponse(render_to_string("500.html"), status=500)
+
+
+def unavailable(request: HttpRequest, exc: BaseException) -> HttpResponseBase:
+    logger.error("dependency unavailable: %s on %s", type(exc).__name__, request.path)
+    error = SignInError("service_unavailable")
+    if request.path_info.startswith(app_settings.BEARER_PATH_PREFIXES):
+        response: HttpResponseBase = JsonResponse(
+            {"error": {"code": error.code, "message": error.message}}, status=503
+        )
+    else:
+        body = render_to_string("passwordless/unavailable.html", {"error": error})
+        response = HttpResponse(body, status=503)
+    response["Retry-After"] = "30"
+    response["Cache-Control"] = "no-store"
+    return response

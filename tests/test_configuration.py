@@ -67,7 +67,7 @@ def test_services_from_the_environment(tmp_path: Path) -> None:
     )
     assert found["db"] == "django.db.backends.postgresql"
     assert found["cache"] == "django_redis.cache.RedisCache"
-    assert found["sessions"] == "django.contrib.sessions.backends.cache"
+    assert found["sessions"] == "config.session_store"
     assert found["eager"] is False
     assert found["broker"] == "redis://127.0.0.1:6379/4"  # REDIS_URL's database + 3
     assert found["email"] == "django.core.mail.backends.smtp.EmailBackend"

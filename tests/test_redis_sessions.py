@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 def test_signed_in_session_lives_in_redis(
     client: Client, start_sign_in: Callable[..., Delivered | None]
 ) -> None:
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cache"
+    assert settings.SESSION_ENGINE == "config.session_store"  # the cache engine, strict
     delivered = start_sign_in("alice@example.org")
     assert delivered is not None
     client.post("/auth/code/", {"code": delivered.code})
