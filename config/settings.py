@@ -166,7 +166,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 # Task time limits (45 s) and retries (about 5 minutes) stay far below the visibility timeout.
 CELERY_BEAT_SCHEDULE = {
-    "passwordless-sweep-outbox": {"task": "passwordless.sweep_outbox", "schedule": 30.0},
+    "passwordless-sweep-outbox": {
+        "task": "passwordless.sweep_outbox",
+        "schedule": env.float("SWEEP_INTERVAL", default=30.0),
+    },
     "passwordless-purge": {"task": "passwordless.purge", "schedule": 3600.0},
 }
 
@@ -210,6 +213,7 @@ PASSWORDLESS_SITE_URL = SITE_URL
 # A key of its own for the HMAC of codes and tokens: a database dump and a leaked
 # SECRET_KEY are then both needed to test guesses offline.
 PASSWORDLESS_HASH_KEY = env.str("PASSWORDLESS_HASH_KEY", default="") or None
+PASSWORDLESS_SWEEP_AFTER = env.float("SWEEP_AFTER", default=30.0)
 
 
 def _jwt_keys() -> list[str]:

@@ -160,6 +160,23 @@ def celery_worker(env: dict[str, str], log_dir: Path) -> Iterator[Process]:
         process.stop()
 
 
+@contextmanager
+def celery_beat(env: dict[str, str], log_dir: Path) -> Iterator[Process]:
+    process = Process(
+        "celery-beat",
+        [
+            sys.executable, "-m", "celery", "-A", "config.celery_app", "beat",
+            "--loglevel=INFO", "--schedule", str(log_dir / "beat-schedule"),
+        ],
+        env,
+        log_dir,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 def _wait_for_http(url: str, process: Process, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -18,7 +18,14 @@ import requests
 from django.db import connection
 
 from passwordless.models import LoginRequest
-from tests.stack import SMTPServer, celery_worker, free_port, gunicorn, project_env
+from tests.stack import (
+    SMTPServer,
+    celery_beat,
+    celery_worker,
+    free_port,
+    gunicorn,
+    project_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
@@ -164,3 +171,28 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
         assert not re.search(rf"(?<!\d){code}(?!\d)", text), f"code found in {place}"
         for secret in (token, second_token):
             assert secret not in text, f"link token found in {place}"
+
+
+def test_broker_down_then_the_sweeper_on_beat_sends(stack: Stack, tmp_path: Path) -> None:
+    """The broker refuses the task: the person gets the normal answer, the row stays
+    pending, and once a worker and beat run, the sweeper sends the email."""
+    down_port = free_port()
+    down_env = {**stack.env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/14"}
+    with gunicorn(down_env, tmp_path, down_port):
+        answers = []
+        for email in ("carol@example.org", "dave@example.org"):
+            url = f"http://127.0.0.1:{down_port}/auth/login/"
+            answers.append(_post_form(requests.Session(), url, {"email": email}).status_code)
+        assert answers == [200, 200]  # the code page, as always
+    assert set(LoginRequest.objects.values_list("delivery", flat=True)) == {"pending"}
+    assert stack.smtp.messages == []
+
+    fast = {**stack.env, "SWEEP_INTERVAL": "1", "SWEEP_AFTER": "0"}
+    with celery_worker(fast, stack.log_dir), celery_beat(fast, stack.log_dir):
+        stack.smtp.wait_for(2, timeout=60)
+    assert set(LoginRequest.objects.values_list("delivery", flat=True)) == {"sent"}
+    assert sorted(m["To"] for m in stack.smtp.messages) == [
+        "carol@example.org",
+        "dave@example.org",
+    ]
+    del browser
