@@ -27,3 +27,17 @@ def test_enumeration_timing_prints_the_median_difference(pathway: str) -> None:
     assert "median difference" in result.stdout, result.stdout + result.stderr
     assert re.search(r"tasks queued\s+24 ", result.stdout), result.stdout
     assert result.returncode in (0, 1)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_session_engines_prints_both_engines() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.session_engines", "-n", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^renew\s+\d+\s+\d+\s+[\d.]+$", result.stdout, re.MULTILINE), result.stdout
