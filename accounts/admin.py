@@ -1,5 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from passwordless.services import end_all_sessions
 
 from .forms import UserChangeAdminForm, UserCreationAdminForm
 from .models import User
@@ -13,6 +17,13 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
     search_fields = ("email",)
     list_display = ("email", "is_active", "is_staff", "last_login", "date_joined")
     list_filter = ("is_active", "is_staff", "is_superuser")
+    actions = ("sign_out_everywhere",)
+
+    @admin.action(description="Sign out everywhere (every device and API token)")
+    def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        ended = sum(end_all_sessions(user, reason="admin") for user in queryset)
+        self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)
+
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),

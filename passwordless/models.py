@@ -96,7 +96,7 @@ class LoginRequest(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     sends = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=_now, editable=False)
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)  # the sweeper's and the purge's key
     sent_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     requester_ip = models.GenericIPAddressField(null=True, blank=True)

@@ -152,9 +152,13 @@ def test_trusted_proxy_counts_clients_apart_and_groups_ipv6_by_64(
 def test_rate_limit_cache_down_fails_closed_with_a_503(
     site: str, settings: Any, mailbox: Mailbox
 ) -> None:
+    signed_in = Browser(site)
+    signed_in.start("carol@example.org")
+    signed_in.submit_code(mailbox("carol@example.org").code)
     browser = Browser(site)
     browser.start("alice@example.org")
     code = mailbox("alice@example.org").code
+    healthy = settings.CACHES["ratelimit"]
     settings.CACHES = {
         **settings.CACHES,
         "ratelimit": {
@@ -168,4 +172,8 @@ def test_rate_limit_cache_down_fails_closed_with_a_503(
         assert "Sign-in is unavailable for a moment" in response.text
         assert "Traceback" not in response.text
     assert browser.signed_in_as() is None
-    assert not LoginRequest.objects.filter(email="bob@example.org").exists()
+    assert not LoginRequest.objects.filter(email="bob@example.org").exists()  # nothing queued
+    assert signed_in.signed_in_as() == "carol@example.org"  # signed-in pages work
+
+    settings.CACHES = {**settings.CACHES, "ratelimit": healthy}  # recovered
+    assert browser.submit_code(code).headers["Location"] == "/"

@@ -157,3 +157,23 @@ def test_last_seen_is_written_only_when_the_session_is_renewed(
     frozen_clock.advance(hours=4)
     browser.signed_in_as()
     assert UserSession.objects.get().last_seen_at > row.last_seen_at
+
+
+def test_an_admin_signs_a_user_out_everywhere(
+    site: str, sign_in: Callable[..., Browser], token_client: Any
+) -> None:
+    from django.test import Client
+
+    browser = sign_in()
+    tokens = token_client()
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("root@example.org"))
+    user = User.objects.get(email="alice@example.org")
+    response = admin.post(
+        "/admin/accounts/user/",
+        {"action": "sign_out_everywhere", "_selected_action": [user.pk]},
+        follow=True,
+    )
+    assert b"Ended 2 session(s)." in response.content
+    assert browser.signed_in_as() is None
+    assert ApiClient(site).me(tokens["access"]).status_code == 401
