@@ -99,17 +99,7 @@ class DefaultAdapter:
             "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
             "site_url": app_settings.SITE_URL,
         }
-        subject = render_to_string("passwordless/email/login_subject.txt", context)
-        message = EmailMultiAlternatives(
-            subject=" ".join(subject.split()),
-            body=render_to_string("passwordless/email/login_body.txt", context),
-            from_email=app_settings.FROM_EMAIL,
-            to=[to],
-        )
-        message.attach_alternative(
-            render_to_string("passwordless/email/login_body.html", context), "text/html"
-        )
-        message.send()
+        self.send_templated_email("login", to, context)
 
     def enqueue_new_sign_in_email(self, user_session: UserSession) -> None:
         """Queue the "new sign-in" notice (sent when a sign-in ended the oldest device)."""
@@ -121,29 +111,34 @@ class DefaultAdapter:
             try:
                 send_new_sign_in_email.delay(pk)
             except Exception:
-                logger.exception("could not queue the new sign-in email: session=%s", pk)
+                logger.warning("could not queue the new sign-in email: session=%s", pk)
 
         transaction.on_commit(enqueue)
 
     def send_new_sign_in_email(self, user_session: UserSession) -> None:
         user = user_session.user
-        to = getattr(user, user.get_email_field_name())
         context = {
             "device": user_session.device,
             "network": user_session.network,
             "when": user_session.created_at,
             "site_url": app_settings.SITE_URL,
         }
-        subject = render_to_string("passwordless/email/new_sign_in_subject.txt", context)
+        self.send_templated_email(
+            "new_sign_in", getattr(user, user.get_email_field_name()), context
+        )
+
+    def send_templated_email(self, name: str, to: str, context: dict[str, Any]) -> None:
+        """One email from ``passwordless/email/<name>_subject.txt``, ``_body.txt`` and
+        ``_body.html``: a project overrides the templates to change the words."""
+        prefix = f"passwordless/email/{name}"
+        subject = render_to_string(f"{prefix}_subject.txt", context)
         message = EmailMultiAlternatives(
             subject=" ".join(subject.split()),
-            body=render_to_string("passwordless/email/new_sign_in_body.txt", context),
+            body=render_to_string(f"{prefix}_body.txt", context),
             from_email=app_settings.FROM_EMAIL,
             to=[to],
         )
-        message.attach_alternative(
-            render_to_string("passwordless/email/new_sign_in_body.html", context), "text/html"
-        )
+        message.attach_alternative(render_to_string(f"{prefix}_body.html", context), "text/html")
         message.send()
 
     # URLs.

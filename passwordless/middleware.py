@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
 
 from . import clock
 from .conf import app_settings
 from .errors import SignInError
+from .responses import json_error
 from .services import tracking
 from .services.sessions import (
     SESSION_LAST_SEEN_KEY,
@@ -120,9 +121,7 @@ def unavailable(request: HttpRequest, exc: BaseException) -> HttpResponseBase:
     logger.error("dependency unavailable: %s on %s", type(exc).__name__, request.path)
     error = SignInError("service_unavailable")
     if request.path_info.startswith(app_settings.BEARER_PATH_PREFIXES):
-        response: HttpResponseBase = JsonResponse(
-            {"error": {"code": error.code, "message": error.message}}, status=503
-        )
+        response: HttpResponseBase = json_error(error)
     else:
         body = render_to_string("passwordless/unavailable.html", {"error": error})
         response = HttpResponse(body, status=503)

@@ -35,36 +35,28 @@ class _LoginEmailTask(_BaseTask):
         services.mark_delivery_failed(args[0] if args else kwargs["login_request_id"])
 
 
-@shared_task(
-    base=_LoginEmailTask,
-    name="passwordless.send_login_email",
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=6,
-    soft_time_limit=30,
-    time_limit=45,
-    acks_late=True,
-    ignore_result=True,
-)
+#: Every mail task: retried on transient errors with exponential backoff and jitter, for
+#: about five minutes at most; time limits far below the broker's visibility timeout.
+MAIL_TASK_OPTIONS: dict[str, Any] = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 6,
+    "soft_time_limit": 30,
+    "time_limit": 45,
+    "acks_late": True,
+    "ignore_result": True,
+}
+
+
+@shared_task(base=_LoginEmailTask, name="passwordless.send_login_email", **MAIL_TASK_OPTIONS)
 def send_login_email(login_request_id: int) -> str:
     """Mint and email the code and link of one sign-in request."""
     return services.deliver_login_email(login_request_id)
 
 
-@shared_task(
-    name="passwordless.send_new_sign_in_email",
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=6,
-    soft_time_limit=30,
-    time_limit=45,
-    acks_late=True,
-    ignore_result=True,
-)
+@shared_task(name="passwordless.send_new_sign_in_email", **MAIL_TASK_OPTIONS)
 def send_new_sign_in_email(user_session_id: int) -> None:
     """Tell a user that a new device signed in and the oldest one was signed out."""
     from .adapter import get_adapter

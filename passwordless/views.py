@@ -31,6 +31,7 @@ from .devices import describe_user_agent
 from .errors import SignInError
 from .forms import CodeForm, LoginForm
 from .models import LoginRequest
+from .responses import json_error
 from .services.sessions import SESSION_LINK_KEY
 
 __all__ = [
@@ -206,13 +207,7 @@ class WaitStatusView(View):
                 return JsonResponse({"status": "signed_in", "redirect": url})
             wait = services.wait_status(login_request)
         except SignInError as error:
-            response = JsonResponse(
-                {"error": {"code": error.code, "message": error.message, **error.params}},
-                status=error.status,
-            )
-            if error.retry_after is not None:
-                response["Retry-After"] = str(error.retry_after)
-            return response
+            return json_error(error)
         body = {"status": wait.status}
         if wait.delivery is not None:
             body.update(delivery=wait.delivery, delivery_text=DELIVERY_TEXT[wait.delivery])

@@ -98,10 +98,17 @@ def test_failure_budget_survives_new_requests(
     rate_clock.advance(61)
     client = pathways.make(kind, site)
     client.start("target@example.org")
-    refused = client.submit(mailbox("target@example.org").code)
-    assert (refused.status, refused.retry_after) == (429, 30)
+    code = mailbox("target@example.org").code
+    refused = client.submit(code)
+    assert (refused.status, refused.retry_after) == (429, 30)  # even the right code waits
+    assert LoginRequest.objects.filter(status="pending").get().attempts == 0
     frozen_clock.advance(seconds=30)
-    assert client.submit(mailbox("target@example.org").code).signed_in
+    assert client.submit(_wrong(code)).status == 400
+    again = client.submit(code)
+    assert (again.status, again.retry_after) == (429, 60)  # each wrong code doubles the wait
+    frozen_clock.advance(seconds=60)
+    assert client.submit(code).signed_in
+    assert FailureBudget.objects.get().failures == 0  # a success resets it
 
 
 def test_send_limits_per_address(kind: str, site: str, rate_clock: RateLimitClock) -> None:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
-from django.db import connection
 
 from passwordless.models import AuthEvent
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
+from tests.dumps import database_dump, redis_dump
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,27 +31,10 @@ def _wrong(code: str, n: int = 0) -> str:
     return [f"{d}" * 6 for d in range(10) if f"{d}" * 6 != code][n]
 
 
-def _database_dump() -> str:
-    rows: list[str] = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
-            rows.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(rows)
-
-
 def _redis_dump(settings: Any) -> str:
     if not settings.HAS_REDIS:
         return ""
-    from django_redis import get_redis_connection
-
-    client = get_redis_connection("default")
-    parts = []
-    for key in client.scan_iter():
-        parts.append(repr(key))
-        if client.type(key) == b"string":
-            parts.append(repr(client.get(key)))
-    return "\n".join(parts)
+    return b"\n".join(redis_dump(db) for db in (8, 9, 10)).decode(errors="replace")
 
 
 def test_every_event_is_audited_and_no_secret_reaches_any_sink(
@@ -136,7 +119,7 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     sinks = {
         "logs": server_logs,
         "audit rows": repr(list(AuthEvent.objects.values())),
-        "database": _database_dump(),
+        "database": database_dump(),
         "redis": _redis_dump(settings),
     }
     assert "django.db.backends" in server_logs  # DEBUG logging was really on, and is read

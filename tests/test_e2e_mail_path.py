@@ -18,6 +18,7 @@ import requests
 from django.db import connection
 
 from passwordless.models import LoginRequest
+from tests.dumps import database_dump, redis_dump
 from tests.stack import (
     SMTPServer,
     celery_beat,
@@ -86,34 +87,6 @@ def _code_and_link(message: Any) -> tuple[str, str]:
     return code.group(1), link.group(1)
 
 
-def _everything_in_redis(db: int) -> bytes:
-    client: Any = redis.Redis(host="127.0.0.1", port=6379, db=db)
-    dump = b""
-    for key in client.scan_iter():
-        kind = client.type(key)
-        dump += key
-        if kind == b"string":
-            dump += client.get(key) or b""
-        elif kind == b"list":
-            dump += b"".join(client.lrange(key, 0, -1))
-        elif kind == b"hash":
-            dump += b"".join(k + v for k, v in client.hgetall(key).items())
-        elif kind in (b"set", b"zset"):
-            dump += b"".join(
-                client.zrange(key, 0, -1) if kind == b"zset" else client.smembers(key)
-            )
-    return dump
-
-
-def _everything_in_the_database() -> str:
-    rows: list[str] = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
-            rows.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(rows)
-
-
 def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -> None:
     browser = requests.Session()
     response = _post_form(browser, f"{stack.base_url}/auth/login/", {"email": "Alice@Example.org"})
@@ -152,16 +125,16 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
 
     # The sessions are in Redis, not in the database.
     session_key = browser.cookies["sessionid"]
-    assert session_key.encode() in _everything_in_redis(CACHE_DB + 1)
-    database = _everything_in_the_database()
+    assert session_key.encode() in redis_dump(CACHE_DB + 1)
+    database = database_dump()
     assert session_key not in database
 
     second_token = second_link.rstrip("/").rsplit("/", 1)[1]
     places = {
-        "broker": _everything_in_redis(BROKER_DB).decode(errors="replace"),
-        "cache": _everything_in_redis(CACHE_DB).decode(errors="replace"),
-        "sessions": _everything_in_redis(CACHE_DB + 1).decode(errors="replace"),
-        "rate limits": _everything_in_redis(CACHE_DB + 2).decode(errors="replace"),
+        "broker": redis_dump(BROKER_DB).decode(errors="replace"),
+        "cache": redis_dump(CACHE_DB).decode(errors="replace"),
+        "sessions": redis_dump(CACHE_DB + 1).decode(errors="replace"),
+        "rate limits": redis_dump(CACHE_DB + 2).decode(errors="replace"),
         "database": database,
         "worker log": worker_log,
         "web log": stack.web_log.log(),

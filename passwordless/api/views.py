@@ -23,6 +23,7 @@ from ..crypto import hash_token
 from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
 from ..models import LoginRequest, UserSession
+from ..responses import json_error
 from ..services import tokens
 from .openapi import openapi_document
 from .parsing import json_body, optional_str, required_str
@@ -45,16 +46,6 @@ __all__ = [
 
 View = Callable[..., HttpResponse]
 MODES = ("session", "jwt")
-
-
-def error_response(error: SignInError) -> JsonResponse:
-    response = JsonResponse(
-        {"error": {"code": error.code, "message": error.message, **error.params}},
-        status=error.status,
-    )
-    if error.retry_after is not None:
-        response["Retry-After"] = str(error.retry_after)
-    return response
 
 
 class _CsrfCheck(CsrfViewMiddleware):
@@ -81,14 +72,14 @@ def api_view(methods: tuple[str, ...], *, csrf: bool = True) -> Callable[[View],
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             try:
                 if request.method not in methods:
-                    response = error_response(SignInError("method_not_allowed"))
+                    response = json_error(SignInError("method_not_allowed"))
                     response["Allow"] = ", ".join(methods)
                     return response
                 if csrf and request.method in ("POST", "DELETE") and _needs_csrf(request):
                     _check_csrf(request)
                 return view(request, *args, **kwargs)
             except SignInError as error:
-                return error_response(error)
+                return json_error(error)
 
         return wrapper
 
