@@ -143,38 +143,29 @@ def gunicorn(env: dict[str, str], log_dir: Path, port: int, workers: int = 1) ->
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], log_dir: Path) -> Iterator[Process]:
-    process = Process(
-        "celery-worker",
-        [
-            sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
-            "--pool=solo", "--loglevel=DEBUG", "--without-gossip", "--without-mingle",
-            "--without-heartbeat",
-        ],
-        env,
-        log_dir,
-    )  # fmt: skip
+def _running(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Iterator[Process]:
+    process = Process(name, args, env, log_dir)
     try:
         yield process
     finally:
         process.stop()
 
 
-@contextmanager
-def celery_beat(env: dict[str, str], log_dir: Path) -> Iterator[Process]:
-    process = Process(
-        "celery-beat",
-        [
-            sys.executable, "-m", "celery", "-A", "config.celery_app", "beat",
-            "--loglevel=INFO", "--schedule", str(log_dir / "beat-schedule"),
-        ],
-        env,
-        log_dir,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        process.stop()
+def celery_worker(env: dict[str, str], log_dir: Path) -> Any:
+    """A real worker (``with celery_worker(...) as worker``), logging at DEBUG."""
+    options = ["--pool=solo", "--loglevel=DEBUG", "--without-gossip", "--without-mingle"]
+    return _running(
+        "celery-worker", [*_CELERY, "worker", *options, "--without-heartbeat"], env, log_dir
+    )
+
+
+def celery_beat(env: dict[str, str], log_dir: Path) -> Any:
+    """Celery beat, with its schedule file in ``log_dir``."""
+    schedule = ["--schedule", str(log_dir / "beat-schedule")]
+    return _running("celery-beat", [*_CELERY, "beat", "--loglevel=INFO", *schedule], env, log_dir)
+
+
+_CELERY = [sys.executable, "-m", "celery", "-A", "config.celery_app"]
 
 
 def _wait_for_http(url: str, process: Process, timeout: float = 30) -> None:
