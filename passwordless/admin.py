@@ -1,16 +1,41 @@
-"""Read-only admin views of sign-in requests. They never show a code, token or hash."""
+"""Read-only admin views of requests, events and signed-in devices, and a small dashboard.
+
+No page, list or export shows a code, token or hash: the hashed fields are simply
+never listed. Actions call the service layer.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from datetime import timedelta
+from typing import Any
 
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncHour
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from . import clock, services
 from .addresses import mask_email
-from .models import LoginRequest
+from .models import AuthEvent, LoginRequest, UserSession
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The audit trail is evidence: nobody edits it from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(LoginRequest)
-class LoginRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class LoginRequestAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "masked_email",
@@ -39,6 +64,9 @@ class LoginRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "requester_ip",
         "user_agent",
         "next_url",
+        "approved_at",
+        "approver_ip",
+        "approver_user_agent",
     )
     readonly_fields = fields
 
@@ -46,8 +74,108 @@ class LoginRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def masked_email(self, obj: LoginRequest) -> str:
         return mask_email(obj.email)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: LoginRequest | None = None) -> bool:
-        return False
+@admin.register(AuthEvent)
+class AuthEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "reason", "method", "masked_email", "user", "ip")
+    list_filter = ("kind", "method", "created_at")
+    search_fields = ("user__email", "masked_email", "ip", "reason")
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "kind",
+        "reason",
+        "method",
+        "masked_email",
+        "user",
+        "login_request",
+        "ip",
+        "user_agent",
+        "details",
+    )
+    readonly_fields = fields
+
+    def get_urls(self) -> list[Any]:
+        dashboard = self.admin_site.admin_view(self.dashboard_view)
+        return [
+            path("dashboard/", dashboard, name="passwordless_dashboard"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """The last 24 hours at a glance, with an hourly chart drawn in SVG."""
+        since = clock.now() - timedelta(hours=24)
+        events = AuthEvent.objects.filter(created_at__gte=since)
+        counts = dict(events.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+        hourly = (
+            events.filter(kind__in=("signed_in", "failed"))
+            .annotate(hour=TruncHour("created_at"))
+            .values_list("hour", "kind")
+            .annotate(n=Count("id"))
+        )
+        bars: dict[Any, dict[str, int]] = {}
+        for hour, kind, n in hourly:
+            bars.setdefault(hour, {"signed_in": 0, "failed": 0})[kind] = n
+        peak = max([1, *(v for bar in bars.values() for v in bar.values())])
+        chart = []
+        for i, (hour, bar) in enumerate(sorted(bars.items())):
+            tall_in = bar["signed_in"] * 100 // peak
+            tall_failed = bar["failed"] * 100 // peak
+            chart.append(
+                {
+                    "hour": hour,
+                    "signed_in": bar["signed_in"],
+                    "failed": bar["failed"],
+                    "x": i * 24,
+                    "x_failed": i * 24 + 11,
+                    "height_in": tall_in,
+                    "y_in": 110 - tall_in,
+                    "height_failed": tall_failed,
+                    "y_failed": 110 - tall_failed,
+                }
+            )
+        outbox = LoginRequest.objects.filter(created_at__gte=since)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Sign-in dashboard (last 24 hours)",
+            "numbers": [
+                ("Sign-ins", counts.get("signed_in", 0)),
+                ("Refused codes and links", counts.get("failed", 0)),
+                ("Requests locked", counts.get("locked", 0)),
+                ("Rate limited", counts.get("rate_limited", 0)),
+                ("Emails failed", outbox.filter(delivery="failed").count()),
+                ("Emails pending", outbox.filter(delivery__in=("pending", "deferred")).count()),
+            ],
+            "chart": chart,
+            "chart_width": max(len(chart) * 24, 24),
+        }
+        return TemplateResponse(request, "admin/passwordless/dashboard.html", context)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "kind", "device", "network", "method", "created_at", "last_seen_at")
+    list_filter = ("kind", "method", ("ended_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__email", "device")
+    date_hierarchy = "created_at"
+    fields = (
+        "user",
+        "kind",
+        "device",
+        "user_agent",
+        "network",
+        "method",
+        "created_at",
+        "last_seen_at",
+        "ended_at",
+        "ended_reason",
+    )
+    readonly_fields = fields
+    actions = ("end_sessions",)
+
+    @admin.action(description="End the selected sessions (sign those devices out)")
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
+        rows = list(queryset.filter(ended_at=None).select_related("family", "user"))
+        for row in rows:
+            services.end_session(row, reason="admin")
+        self.message_user(request, f"Ended {len(rows)} session(s).", messages.SUCCESS)
