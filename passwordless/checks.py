@@ -16,6 +16,7 @@ from .conf import app_settings
 __all__ = [
     "check_hash_key",
     "check_jwt",
+    "check_rates",
     "check_shared_caches",
     "check_site_url",
     "check_user_model",
@@ -167,3 +168,46 @@ def check_shared_caches(
         for alias, what in uses.items()
         if settings.CACHES.get(alias, {}).get("BACKEND") in _PROCESS_LOCAL
     ]
+
+
+_RATE_SETTINGS = (
+    "SEND_RATES_PER_EMAIL",
+    "SEND_RATES_PER_IP",
+    "VERIFY_RATES_PER_IP",
+    "POLL_RATES_PER_IP",
+)
+
+
+@register(Tags.security)
+def check_rates(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """A rate that does not parse would fail at the first request, in production."""
+    from .limits import rate_period
+
+    errors: list[CheckMessage] = []
+    for name in _RATE_SETTINGS:
+        for rate in getattr(app_settings, name):
+            try:
+                rate_period(rate)
+            except ValueError:
+                errors.append(
+                    Error(
+                        f"PASSWORDLESS_{name} has an invalid rate {rate!r}.",
+                        hint="Write rates as count/period: '5/h', '30/5m', '100/d'.",
+                        id="passwordless.E009",
+                    )
+                )
+    if not settings.DEBUG and settings.SESSION_ENGINE.endswith("cache"):
+        alias = getattr(settings, "SESSION_CACHE_ALIAS", "default")
+        if settings.CACHES.get(alias, {}).get("BACKEND") in _PROCESS_LOCAL:
+            errors.append(
+                Error(
+                    "Sessions are kept in a cache local to one process.",
+                    hint="Use Redis for SESSION_CACHE_ALIAS, or database-backed sessions.",
+                    id="passwordless.E010",
+                )
+            )
+    return errors

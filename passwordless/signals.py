@@ -12,6 +12,9 @@
     The last allowed wrong code locked a request.
 ``user_signed_out(sender, user, request)``
     A person signed out.
+``session_revoked(sender, user_session, reason)``
+    A signed-in device was ended: by its owner from another device, by an admin,
+    by the session cap, or because the account was deactivated or its address changed.
 """
 
 from django.dispatch import Signal
@@ -21,6 +24,7 @@ __all__ = [
     "login_failed",
     "login_requested",
     "request_locked",
+    "session_revoked",
     "user_signed_in",
     "user_signed_out",
 ]
@@ -31,3 +35,4 @@ user_signed_in = Signal()
 login_failed = Signal()
 request_locked = Signal()
 user_signed_out = Signal()
+session_revoked = Signal()

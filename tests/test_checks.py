@@ -4,6 +4,7 @@ from django.test import override_settings
 from passwordless.checks import (
     check_hash_key,
     check_jwt,
+    check_rates,
     check_shared_caches,
     check_site_url,
     check_user_model,
@@ -68,3 +69,21 @@ def test_process_local_caches_fire_in_production() -> None:
         assert [m.id for m in check_shared_caches()] == ["passwordless.E008"]
     with override_settings(DEBUG=False, CACHES={"default": redis, "ratelimit": redis}):
         assert check_shared_caches() == []
+
+
+@pytest.mark.parametrize("rate", ["5 per hour", "5/x", "/h", "5"])
+def test_an_invalid_rate_fires(rate: str) -> None:
+    assert check_rates() == []
+    with override_settings(PASSWORDLESS_SEND_RATES_PER_IP=rate):
+        assert [m.id for m in check_rates()] == ["passwordless.E009"]
+
+
+def test_sessions_in_a_process_local_cache_fire_in_production() -> None:
+    local = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    with override_settings(
+        DEBUG=False,
+        SESSION_ENGINE="django.contrib.sessions.backends.cache",
+        SESSION_CACHE_ALIAS="s",
+        CACHES={"default": local, "s": local},
+    ):
+        assert [m.id for m in check_rates()] == ["passwordless.E010"]

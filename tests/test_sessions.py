@@ -177,3 +177,22 @@ def test_an_admin_signs_a_user_out_everywhere(
     assert b"Ended 2 session(s)." in response.content
     assert browser.signed_in_as() is None
     assert ApiClient(site).me(tokens["access"]).status_code == 401
+
+
+def test_ending_a_device_sends_session_revoked(sign_in: Callable[..., Browser]) -> None:
+    from passwordless import services, signals
+
+    sign_in()
+    received: list[tuple[str, str]] = []
+
+    def receiver(sender: Any, user_session: UserSession, reason: str, **kwargs: Any) -> None:
+        received.append((user_session.public_id, reason))
+
+    signals.session_revoked.connect(receiver)
+    try:
+        row = UserSession.objects.get()
+        services.end_session(row, reason="test")
+        services.end_session(row, reason="again")  # already ended: no second signal
+    finally:
+        signals.session_revoked.disconnect(receiver)
+    assert received == [(row.public_id, "test")]

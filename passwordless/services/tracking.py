@@ -16,7 +16,7 @@ from django.core.cache import caches
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import clock
+from .. import clock, signals
 from ..adapter import get_adapter
 from ..client import client_ip, mask_ip, user_agent
 from ..conf import app_settings
@@ -113,9 +113,11 @@ def end_session(row: UserSession, reason: str) -> None:
     """Sign one device out, on every process, from its next request on."""
     from . import tokens
 
-    UserSession.objects.filter(pk=row.pk, ended_at=None).update(
+    ended = UserSession.objects.filter(pk=row.pk, ended_at=None).update(
         ended_at=clock.now(), ended_reason=reason
     )
+    if ended:
+        signals.session_revoked.send(UserSession, user_session=row, reason=reason)
     if row.family is not None:
         tokens.revoke_family(row.family, reason=reason)
     _, absolute = _timeouts(row.user)
