@@ -1,0 +1,50 @@
+"""The signed-in devices page."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.contrib import messages
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.decorators import method_decorator
+from django.views import View
+
+from . import services
+from .pages import protected, render_page
+
+__all__ = ["SessionsView"]
+
+
+@method_decorator(login_required, name="dispatch")
+@protected
+class SessionsView(View):
+    """The person's signed-in devices: end one, or sign out everywhere else."""
+
+    template_name = "passwordless/sessions.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        current = services.current_session(request)
+        rows = services.active_sessions(cast(AbstractBaseUser, request.user))
+        return render_page(request, self.template_name, {"sessions": rows, "current": current})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        user = cast(AbstractBaseUser, request.user)
+        current = services.current_session(request)
+        if request.POST.get("action") == "others":
+            ended = services.end_all_sessions(user, "signed_out_elsewhere", keep=current)
+            messages.success(request, f"Signed out on {ended} other device(s).")
+            return redirect("passwordless:sessions")
+        target = services.find_active(user, request.POST.get("session"))
+        if target is None:
+            messages.error(request, "That session has already ended.")
+        elif current is not None and target.pk == current.pk:
+            services.sign_out(request, reason="signed_out")
+            messages.success(request, "You're signed out.")
+            return redirect("passwordless:login")
+        else:
+            services.end_session(target, reason="ended_by_user")
+            messages.success(request, f"Signed out on {target.device}.")
+        return redirect("passwordless:sessions")
