@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
@@ -47,7 +48,10 @@ class DefaultAdapter:
         """
         user_model = get_user_model()
         field = user_model.get_email_field_name()
-        candidates = user_model._default_manager.filter(**{f"{field}__iexact": email})[:5]
+        # auth.User does not make addresses unique: the oldest account with it wins.
+        candidates = user_model._default_manager.filter(**{f"{field}__iexact": email}).order_by(
+            "pk"
+        )[:5]
         for user in candidates:
             try:
                 if normalize_email(getattr(user, field) or "") == email:
@@ -69,7 +73,13 @@ class DefaultAdapter:
         manager: Any = user_model._default_manager
         fields: dict[str, Any] = {user_model.get_email_field_name(): email}
         if user_model.get_email_field_name() != user_model.USERNAME_FIELD:
-            fields[user_model.USERNAME_FIELD] = email
+            # A model with a username (Django's auth.User): the address if it fits, or
+            # else a random one; people sign in by email and never see it.
+            field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+            limit = getattr(field, "max_length", None) or 150
+            fields[user_model.USERNAME_FIELD] = (
+                email if len(email) <= limit else f"user-{secrets.token_hex(8)}"
+            )
         user: AbstractBaseUser = manager.create_user(password=None, **fields)
         return user
 
@@ -80,11 +90,15 @@ class DefaultAdapter:
 
         Like Celery's ``delay_on_commit``, but a broker that refuses the task
         must not turn into an error page: the row stays ``pending`` and can be
-        sent again later.
+        sent again later. With ``PASSWORDLESS_MAIL_QUEUE = "sync"`` (projects
+        without Celery) the email is sent in the request, after commit.
         """
+        pk, expires_at = login_request.pk, login_request.expires_at
+        if app_settings.MAIL_QUEUE == "sync":
+            transaction.on_commit(lambda: _deliver_now(pk))
+            return
         from .tasks import queue_login_email
 
-        pk, expires_at = login_request.pk, login_request.expires_at
         transaction.on_commit(lambda: queue_login_email(pk, expires_at))
 
     def send_login_email(self, login_request: LoginRequest, *, code: str, link: str) -> None:
@@ -164,6 +178,17 @@ class DefaultAdapter:
         if login_request is not None and login_request.next_url:
             return login_request.next_url
         return resolve_url(app_settings.LOGIN_REDIRECT_URL)
+
+
+def _deliver_now(login_request_id: int) -> None:
+    """Send in-process; a failure leaves the request deferred or failed, and the page
+    shows it, instead of breaking the response."""
+    from .services.delivery import DeliveryDeferred, deliver_login_email
+
+    try:
+        deliver_login_email(login_request_id)
+    except DeliveryDeferred:
+        logger.warning("sign-in email not sent now: request=%s", login_request_id)
 
 
 @functools.cache

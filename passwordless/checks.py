@@ -10,6 +10,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.urls import NoReverseMatch, reverse
 
 from .conf import app_settings
 
@@ -124,6 +125,10 @@ def check_jwt(
                 id="passwordless.E006",
             )
         )
+    try:
+        reverse("passwordless-api:send")
+    except NoReverseMatch:
+        return errors  # the JSON API is not mounted: no tokens to sign
     try:
         from .keys import signing_key
 

@@ -154,6 +154,12 @@ class AppSettings:
     # The outbox.
 
     @property
+    def MAIL_QUEUE(self) -> str:
+        """``"celery"`` (a worker sends, with retries) or ``"sync"`` (sent in the request,
+        after commit, for projects without Celery)."""
+        return str(self._get("MAIL_QUEUE", "celery"))
+
+    @property
     def SWEEP_AFTER(self) -> timedelta:
         """A request still ``pending`` this long after it was made is queued again (30 s)."""
         return _seconds(self._get("SWEEP_AFTER", 30))
