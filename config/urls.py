@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from passwordless.admin_login import admin_login_view
 from passwordless.api.views import jwks_view
 
 from . import views
@@ -10,6 +11,8 @@ urlpatterns = [
     path("auth/", include("passwordless.urls")),
     path("api/auth/", include("passwordless.api.urls")),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
+    # The admin signs in through the email flow too; before the admin's own URLs.
+    path("admin/login/", admin_login_view, name="admin-login"),
     path("admin/", admin.site.urls),
     # Answers 404 unless DEBUG is on.
     path("dev/inbox/", include("config.devinbox")),

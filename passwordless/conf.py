@@ -151,6 +151,12 @@ class AppSettings:
         address (1 hour): a guesser gets one try in three per hour, not per email."""
         return _seconds(self._get("APPROVAL_PAUSE", 3600))
 
+    @property
+    def ADMIN_PASSWORDS(self) -> bool:
+        """Whether ``/admin/login/`` still takes passwords (``False``: it hands over to the
+        email flow; staff need no password)."""
+        return bool(self._get("ADMIN_PASSWORDS", False))
+
     # The outbox.
 
     @property
