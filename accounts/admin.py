@@ -1,10 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from passwordless.errors import SignInError
-from passwordless.models import UserSession
+from passwordless.models import AuthEvent, UserSession
 from passwordless.services import end_all_sessions, start_sign_in
 
 from .forms import UserChangeAdminForm, UserCreationAdminForm
@@ -35,9 +35,28 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
     form = UserChangeAdminForm
     ordering = ("email",)
     search_fields = ("email",)
-    list_display = ("email", "is_active", "is_staff", "last_login", "date_joined")
+    list_display = (
+        "email",
+        "is_active",
+        "is_staff",
+        "last_login",
+        "last_sign_in_method",
+        "date_joined",
+    )
     list_filter = ("is_active", "is_staff", "is_superuser")
     actions = ("email_sign_in_link", "sign_out_everywhere", "deactivate")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        last_method = AuthEvent.objects.filter(user=OuterRef("pk"), kind="signed_in").order_by(
+            "-created_at"
+        )
+        users: QuerySet[User] = super().get_queryset(request)
+        return users.annotate(last_method=Subquery(last_method.values("method")[:1]))
+
+    @admin.display(description="last sign-in by", ordering="last_method")
+    def last_sign_in_method(self, user: User) -> str:
+        return getattr(user, "last_method", None) or "-"
+
     inlines = (UserSessionInline,)
 
     @admin.action(description="Email a sign-in code and link")

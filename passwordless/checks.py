@@ -148,6 +148,11 @@ _PROCESS_LOCAL = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 )
+#: Shared, but their increments are read-then-write: concurrent hits are undercounted.
+_NOT_ATOMIC = (
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+)
 
 
 @register(Tags.security, Tags.caches)
@@ -159,12 +164,13 @@ def check_shared_caches(
     """Rate limits, the token denylist and ended sessions must be seen by every process."""
     if settings.DEBUG:
         return []
+    rate_cache = getattr(settings, "RATELIMIT_USE_CACHE", "default")
     uses = {
-        getattr(settings, "RATELIMIT_USE_CACHE", "default"): "rate limits",
+        rate_cache: "rate limits",
         app_settings.TOKEN_CACHE: "the access-token denylist",
         app_settings.SESSION_CACHE: "ended sessions",
     }
-    return [
+    errors: list[CheckMessage] = [
         Error(
             f"The cache {alias!r}, used for {what}, is local to one process.",
             hint="Point it at Redis (django-redis), shared by every web process.",
@@ -173,6 +179,15 @@ def check_shared_caches(
         for alias, what in uses.items()
         if settings.CACHES.get(alias, {}).get("BACKEND") in _PROCESS_LOCAL
     ]
+    if settings.CACHES.get(rate_cache, {}).get("BACKEND") in _NOT_ATOMIC:
+        errors.append(
+            Error(
+                f"The rate-limit cache {rate_cache!r} has no atomic increment.",
+                hint="Concurrent attempts would be undercounted; use Redis (django-redis).",
+                id="passwordless.E011",
+            )
+        )
+    return errors
 
 
 _RATE_SETTINGS = (

@@ -109,3 +109,11 @@ def test_ending_a_session_from_the_admin(
         {"action": "end_sessions", "_selected_action": [row.pk]},
     )
     assert b"You're signed in" not in client.get("/").content
+
+
+def test_the_user_list_shows_how_people_last_signed_in(
+    admin_client: Client, signed_in: Delivered
+) -> None:
+    page = admin_client.get("/admin/accounts/user/").content.decode()
+    assert "last sign-in by" in page.lower()
+    assert '<td class="field-last_sign_in_method">code</td>' in page

@@ -87,3 +87,10 @@ def test_sessions_in_a_process_local_cache_fire_in_production() -> None:
         CACHES={"default": local, "s": local},
     ):
         assert [m.id for m in check_rates()] == ["passwordless.E010"]
+
+
+def test_a_rate_limit_cache_without_atomic_increments_fires() -> None:
+    redis = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/15"}
+    database = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"}
+    with override_settings(DEBUG=False, CACHES={"default": redis, "ratelimit": database}):
+        assert [m.id for m in check_shared_caches()] == ["passwordless.E011"]
