@@ -6,6 +6,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+from django.utils.translation import gettext_lazy as _
 
 __all__ = ["MAX_EMAIL_LENGTH", "mask_email", "normalize_email"]
 
@@ -27,18 +28,18 @@ def normalize_email(value: str) -> str:
     # Control characters anywhere, even a trailing newline, refuse the address:
     # CR/LF is how header injection starts. Only plain spaces around it are trimmed.
     if any(unicodedata.category(ch)[0] == "C" for ch in email):
-        raise ValidationError("Enter a valid email address.", code="invalid")
+        raise ValidationError(_("Enter a valid email address."), code="invalid")
     email = email.strip(" ").lower()
     if not email:
-        raise ValidationError("Enter your email address.", code="required")
+        raise ValidationError(_("Enter your email address."), code="required")
     if len(email) > MAX_EMAIL_LENGTH:
         raise ValidationError(
-            "An email address has at most %(limit)d characters.",
+            _("An email address has at most %(limit)d characters."),
             code="max_length",
             params={"limit": MAX_EMAIL_LENGTH},
         )
     if any(unicodedata.category(ch)[0] == "Z" for ch in email):
-        raise ValidationError("Enter a valid email address.", code="invalid")
+        raise ValidationError(_("Enter a valid email address."), code="invalid")
     _validate(email)
     return email
 

@@ -8,73 +8,96 @@ addresses, so none of them tells whether an account exists.
 
 from __future__ import annotations
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
 __all__ = ["SignInError"]
 
-_CATALOGUE: dict[str, tuple[int, str]] = {
-    "email_invalid": (400, "Enter a valid email address."),
-    "code_malformed": (400, "Enter the {length}-digit code from the email."),
-    "code_invalid": (400, "That code isn't right. Check the email and try again."),
-    "code_expired": (410, "This code or link has expired. Request a new one."),
+StrOrPromise = str | Promise
+
+_CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
+    "email_invalid": (400, _("Enter a valid email address.")),
+    "code_malformed": (400, _("Enter the {length}-digit code from the email.")),
+    "code_invalid": (400, _("That code isn't right. Check the email and try again.")),
+    "code_expired": (410, _("This code or link has expired. Request a new one.")),
     "link_used": (
         409,
-        "This code or link has already been used. Request a new one if you need to.",
+        _("This code or link has already been used. Request a new one if you need to."),
     ),
     "request_superseded": (
         409,
-        "A newer sign-in email was requested. Use the code or link from the newest email.",
+        _("A newer sign-in email was requested. Use the code or link from the newest email."),
     ),
-    "request_locked": (423, "Too many wrong codes. Request a new code."),
+    "request_locked": (423, _("Too many wrong codes. Request a new code.")),
     "request_not_found": (
         404,
-        "This sign-in link or request isn't valid. It may have been mistyped. Request a new one.",
+        _(
+            "This sign-in link or request isn't valid. It may have been mistyped. "
+            "Request a new one."
+        ),
     ),
     "browser_mismatch": (
         403,
-        "This link was opened in a different browser from the one that asked for it. "
-        "Approve the sign-in on the device that asked, or enter the code here.",
+        _(
+            "This link was opened in a different browser from the one that asked for it. "
+            "Approve the sign-in on the device that asked, or enter the code here."
+        ),
     ),
     "pick_missing": (
         400,
-        "Nothing was approved. Pick the number shown on the device that asked to sign in.",
+        _("Nothing was approved. Pick the number shown on the device that asked to sign in."),
     ),
     "approval_paused": (
         423,
-        "Approving from another device is paused for this account after a wrong number. "
-        "Enter the code from the email here instead, or open the link on the device that asked.",
+        _(
+            "Approving from another device is paused for this account after a wrong number. "
+            "Enter the code from the email here instead, "
+            "or open the link on the device that asked."
+        ),
     ),
-    "rate_limited": (429, "Too many attempts. Try again in {wait}."),
+    "rate_limited": (429, _("Too many attempts. Try again in {wait}.")),
     "service_unavailable": (
         503,
-        "Sign-in is unavailable for a moment. Please try again in a minute.",
+        _("Sign-in is unavailable for a moment. Please try again in a minute."),
     ),
-    "token_invalid": (401, "The token is not valid, or has expired or been revoked."),
+    "token_invalid": (401, _("The token is not valid, or has expired or been revoked.")),
     "refresh_reused": (
         401,
-        "This refresh token was already used. For safety, its sign-in has ended: sign in again.",
+        _(
+            "This refresh token was already used. "
+            "For safety, its sign-in has ended: sign in again."
+        ),
     ),
-    "not_authenticated": (401, "Sign in first."),
-    "csrf_failed": (403, "CSRF check failed. Get a token from /api/auth/csrf and send it back."),
-    "content_type_invalid": (400, "Send the body as JSON, with Content-Type: application/json."),
-    "json_invalid": (400, "The body is not valid JSON, or not a JSON object."),
-    "body_too_large": (400, "The body is larger than {limit} bytes."),
-    "field_missing": (400, "The field {field!r} is required."),
-    "field_invalid": (400, "The field {field!r} is not valid: {reason}"),
-    "not_found": (404, "There is nothing here."),
-    "method_not_allowed": (405, "This method is not allowed here."),
+    "not_authenticated": (401, _("Sign in first.")),
+    "csrf_failed": (
+        403,
+        _("CSRF check failed. Get a token from /api/auth/csrf and send it back."),
+    ),
+    "content_type_invalid": (
+        400,
+        _("Send the body as JSON, with Content-Type: application/json."),
+    ),
+    "json_invalid": (400, _("The body is not valid JSON, or not a JSON object.")),
+    "body_too_large": (400, _("The body is larger than {limit} bytes.")),
+    "field_missing": (400, _("The field {field!r} is required.")),
+    "field_invalid": (400, _("The field {field!r} is not valid: {reason}")),
+    "not_found": (404, _("There is nothing here.")),
+    "method_not_allowed": (405, _("This method is not allowed here.")),
     "too_many_sessions": (
         409,
-        "You are signed in on too many devices. Sign out on one of them, then try again.",
+        _("You are signed in on too many devices. Sign out on one of them, then try again."),
     ),
-    "account_disabled": (403, "This account can't sign in. Contact the site's administrators."),
-    "signup_closed": (403, "There is no account for this address, and sign-up is closed."),
+    "account_disabled": (403, _("This account can't sign in. Contact the site's administrators.")),
+    "signup_closed": (403, _("There is no account for this address, and sign-up is closed.")),
 }
 
 
 def _wait(seconds: int) -> str:
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
     minutes = -(-seconds // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
 
 
 class SignInError(Exception):
@@ -92,7 +115,7 @@ class SignInError(Exception):
         self.params = params
         retry_after = params.get("retry_after")
         wait = _wait(retry_after) if isinstance(retry_after, int) else ""
-        self.message = template.format(wait=wait, **params)
+        self.message = str(template).format(wait=wait, **params)
         super().__init__(self.message)
 
     @property

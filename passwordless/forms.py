@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from .addresses import MAX_EMAIL_LENGTH, normalize_email
 from .conf import app_settings
@@ -15,7 +16,7 @@ __all__ = ["CodeForm", "LoginForm"]
 
 class LoginForm(forms.Form):
     email = forms.CharField(
-        label="Email address",
+        label=_("Email address"),
         strip=False,
         widget=forms.EmailInput(
             attrs={
@@ -25,7 +26,7 @@ class LoginForm(forms.Form):
                 "spellcheck": "false",
             }
         ),
-        error_messages={"required": "Enter your email address."},
+        error_messages={"required": _("Enter your email address.")},
     )
     next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
 
@@ -35,7 +36,7 @@ class LoginForm(forms.Form):
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=32,
         widget=forms.TextInput(
             attrs={
@@ -45,7 +46,7 @@ class CodeForm(forms.Form):
                 "spellcheck": "false",
             }
         ),
-        error_messages={"required": "Enter the code from the email."},
+        error_messages={"required": _("Enter the code from the email.")},
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -61,7 +62,7 @@ class CodeForm(forms.Form):
         code = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
         if len(code) != length or not (code.isascii() and code.isdigit()):
             raise ValidationError(
-                "Enter the %(length)d-digit code from the email.",
+                _("Enter the %(length)d-digit code from the email."),
                 code="malformed_code",
                 params={"length": length},
             )

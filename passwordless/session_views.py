@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views import View
 
 from . import services
@@ -35,16 +36,16 @@ class SessionsView(View):
         current = services.current_session(request)
         if request.POST.get("action") == "others":
             ended = services.end_all_sessions(user, "signed_out_elsewhere", keep=current)
-            messages.success(request, f"Signed out on {ended} other device(s).")
+            messages.success(request, _("Signed out on %(n)d other device(s).") % {"n": ended})
             return redirect("passwordless:sessions")
         target = services.find_active(user, request.POST.get("session"))
         if target is None:
-            messages.error(request, "That session has already ended.")
+            messages.error(request, _("That session has already ended."))
         elif current is not None and target.pk == current.pk:
             services.sign_out(request, reason="signed_out")
-            messages.success(request, "You're signed out.")
+            messages.success(request, _("You're signed out."))
             return redirect("passwordless:login")
         else:
             services.end_session(target, reason="ended_by_user")
-            messages.success(request, f"Signed out on {target.device}.")
+            messages.success(request, _("Signed out on %(device)s.") % {"device": target.device})
         return redirect("passwordless:sessions")

@@ -13,6 +13,7 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -31,10 +32,10 @@ __all__ = ["CodeView", "LoginView", "WaitStatusView", "logout_view", "resend_vie
 
 #: What the waiting page says about its email, by the delivery state the worker records.
 DELIVERY_TEXT = {
-    "sending": "Sending the email…",
-    "sent": "Email sent. It can take a minute to arrive.",
-    "delayed": "The email is delayed. We're still trying; no need to ask again.",
-    "failed": "We couldn't send the email.",
+    "sending": _("Sending the email…"),
+    "sent": _("Email sent. It can take a minute to arrive."),
+    "delayed": _("The email is delayed. We're still trying; no need to ask again."),
+    "failed": _("We couldn't send the email."),
 }
 
 
@@ -77,7 +78,7 @@ class CodeView(View):
         public_id = services.pending_request_id(request)
         login_request = LoginRequest.objects.filter(public_id=public_id).first()
         if public_id is None or login_request is None:
-            messages.info(request, "Enter your email address to get a sign-in code.")
+            messages.info(request, _("Enter your email address to get a sign-in code."))
             return redirect("passwordless:login")
         self.login_request = login_request
         return super().dispatch(request, *args, **kwargs)
@@ -133,7 +134,7 @@ class ResendView(CodeView):
         except SignInError as error:
             return self.page(CodeForm(), error)
         services.remember_request(request, started.login_request)
-        messages.success(request, "We've sent a new email with a new code and link.")
+        messages.success(request, _("We've sent a new email with a new code and link."))
         response = redirect("passwordless:code")
         services.bind_browser(response, started)
         return response
@@ -167,7 +168,7 @@ class WaitStatusView(View):
             return json_error(error)
         body = {"status": wait.status}
         if wait.delivery is not None:
-            body.update(delivery=wait.delivery, delivery_text=DELIVERY_TEXT[wait.delivery])
+            body.update(delivery=wait.delivery, delivery_text=str(DELIVERY_TEXT[wait.delivery]))
         return JsonResponse(body)
 
 
@@ -176,5 +177,5 @@ class WaitStatusView(View):
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     services.sign_out(request)
-    messages.success(request, "You're signed out.")
+    messages.success(request, _("You're signed out."))
     return redirect("passwordless:login")
