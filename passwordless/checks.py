@@ -220,6 +220,16 @@ def check_rates(
                         id="passwordless.E009",
                     )
                 )
+    alphabet = app_settings.CODE_ALPHABET
+    if len(set(alphabet)) != len(alphabet) or len(alphabet) ** app_settings.CODE_LENGTH < 10**6:
+        errors.append(
+            Error(
+                "PASSWORDLESS_CODE_ALPHABET and CODE_LENGTH give fewer than a million codes, "
+                "or the alphabet repeats a symbol.",
+                hint="Six digits is the floor (NIST SP 800-63B-4 §3.1.3.2).",
+                id="passwordless.E012",
+            )
+        )
     if not settings.DEBUG and settings.SESSION_ENGINE.endswith("cache"):
         alias = getattr(settings, "SESSION_CACHE_ALIAS", "default")
         if settings.CACHES.get(alias, {}).get("BACKEND") in _PROCESS_LOCAL:

@@ -55,6 +55,12 @@ class AppSettings:
         return int(self._get("CODE_LENGTH", 6))
 
     @property
+    def CODE_ALPHABET(self) -> str:
+        """The symbols a code is drawn from (the ten digits). Letters are compared without
+        case; a system check asks for at least a million possible codes."""
+        return str(self._get("CODE_ALPHABET", "0123456789"))
+
+    @property
     def MAX_ATTEMPTS(self) -> int:
         """Wrong codes that lock a sign-in request (5)."""
         return int(self._get("MAX_ATTEMPTS", 5))

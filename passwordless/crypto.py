@@ -22,9 +22,10 @@ TOKEN_BYTES = 32
 
 
 def mint_code(length: int | None = None) -> str:
-    """A uniformly drawn, zero-padded decimal code (``secrets.randbelow``, never ``random``)."""
-    digits = length or app_settings.CODE_LENGTH
-    return str(secrets.randbelow(10**digits)).zfill(digits)
+    """A code of ``CODE_LENGTH`` symbols of ``CODE_ALPHABET``, each drawn uniformly with
+    ``secrets.choice`` (never ``random``); with digits, leading zeros included."""
+    alphabet = app_settings.CODE_ALPHABET
+    return "".join(secrets.choice(alphabet) for _ in range(length or app_settings.CODE_LENGTH))
 
 
 def mint_token() -> str:

@@ -52,17 +52,23 @@ class CodeForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         length = app_settings.CODE_LENGTH
-        self.fields["code"].widget.attrs.update(
-            {"pattern": r"[0-9 \-]*", "maxlength": length + 2, "size": length + 2}
-        )
+        attrs: dict[str, object] = {"maxlength": length + 2, "size": length + 2}
+        if not app_settings.CODE_ALPHABET.isdigit():
+            attrs["inputmode"] = "text"  # a phone keyboard with letters
+        self.fields["code"].widget.attrs.update(attrs)
 
     def clean_code(self) -> str:
-        """Accept ``123 456`` or ``123-456`` as typed; anything but digits is an error."""
-        length = app_settings.CODE_LENGTH
+        """Accept ``123 456`` or ``123-456`` as typed, letters in either case; any symbol
+        outside ``CODE_ALPHABET`` is an error."""
+        length, alphabet = app_settings.CODE_LENGTH, app_settings.CODE_ALPHABET
         code = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
-        if len(code) != length or not (code.isascii() and code.isdigit()):
+        if alphabet.upper() == alphabet:
+            code = code.upper()
+        if len(code) != length or any(ch not in alphabet for ch in code):
             raise ValidationError(
-                _("Enter the %(length)d-digit code from the email."),
+                _("Enter the %(length)d-digit code from the email.")
+                if alphabet.isdigit()
+                else _("Enter the %(length)d-character code from the email."),
                 code="malformed_code",
                 params={"length": length},
             )

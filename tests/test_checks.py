@@ -94,3 +94,12 @@ def test_a_rate_limit_cache_without_atomic_increments_fires() -> None:
     database = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"}
     with override_settings(DEBUG=False, CACHES={"default": redis, "ratelimit": database}):
         assert [m.id for m in check_shared_caches()] == ["passwordless.E011"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"PASSWORDLESS_CODE_LENGTH": 5}, {"PASSWORDLESS_CODE_ALPHABET": "0123456788"}],
+)
+def test_too_few_codes_fire(overrides: dict[str, object]) -> None:
+    with override_settings(**overrides):
+        assert [m.id for m in check_rates()] == ["passwordless.E012"]

@@ -33,3 +33,18 @@ def test_hashes_are_keyed_and_bound_to_purpose_and_request() -> None:
     before = hash_token("token")
     with override_settings(PASSWORDLESS_HASH_KEY="another key"):
         assert hash_token("token") != before
+
+
+def test_an_alphabet_of_letters_and_digits(client: object) -> None:
+    from django.test import override_settings
+
+    from passwordless.forms import CodeForm
+
+    alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+    with override_settings(PASSWORDLESS_CODE_ALPHABET=alphabet, PASSWORDLESS_CODE_LENGTH=6):
+        codes = [mint_code() for _ in range(2000)]
+        assert all(len(c) == 6 and set(c) <= set(alphabet) for c in codes)
+        assert len({c[0] for c in codes}) == len(alphabet)  # every symbol turns up
+        form = CodeForm({"code": "abc-23z"})
+        assert form.is_valid() and form.cleaned_data["code"] == "ABC23Z"
+        assert not CodeForm({"code": "ABC231"}).is_valid()  # 1 is not in the alphabet

@@ -6,6 +6,7 @@ schemathesis checks the live server against it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..conf import app_settings
@@ -74,7 +75,8 @@ def _schemas() -> dict[str, Any]:
         "maxLength": 254,
         "pattern": r"^[a-z0-9]{1,20}(\.[a-z0-9]{1,20}){0,2}@([a-z0-9]{1,20}\.){1,3}[a-z]{2,6}$",
     }
-    code = {"type": "string", "pattern": f"^[0-9]{{{app_settings.CODE_LENGTH}}}$"}
+    symbols = re.escape(app_settings.CODE_ALPHABET)
+    code = {"type": "string", "pattern": f"^[{symbols}]{{{app_settings.CODE_LENGTH}}}$"}
     request_id = {"type": "string", "minLength": 1, "maxLength": 64}
     user = {
         "type": "object",
