@@ -65,3 +65,19 @@ def test_the_wheel_runs_in_a_fresh_virtualenv(wheel: Path, tmp_path: Path) -> No
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert "signed in as alice@example.org" in run.stdout
+
+
+def test_the_sdist_holds_the_app_and_nothing_else(tmp_path: Path) -> None:
+    import tarfile
+
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (sdist,) = tmp_path.glob("django_passwordless_email-*.tar.gz")
+    names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames() if "/" in name}
+    assert "passwordless/migrations/0001_initial.py" in names
+    assert "passwordless/templates/passwordless/login.html" in names
+    assert not {n.split("/")[0] for n in names} & {"config", "accounts", "tests", "bench"}
