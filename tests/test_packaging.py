@@ -77,7 +77,8 @@ def test_the_sdist_holds_the_app_and_nothing_else(tmp_path: Path) -> None:
         timeout=300,
     )
     (sdist,) = tmp_path.glob("django_passwordless_email-*.tar.gz")
-    names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames() if "/" in name}
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert "passwordless/migrations/0001_initial.py" in names
     assert "passwordless/templates/passwordless/login.html" in names
     assert not {n.split("/")[0] for n in names} & {"config", "accounts", "tests", "bench"}
