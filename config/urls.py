@@ -4,10 +4,12 @@ from django.urls import include, path
 from passwordless.admin_login import admin_login_view
 from passwordless.api.views import jwks_view
 
-from . import views
+from . import health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("auth/", include("passwordless.urls")),
     path("api/auth/", include("passwordless.api.urls")),
     path(".well-known/jwks.json", jwks_view, name="jwks"),

@@ -126,15 +126,10 @@ def project_env(**overrides: str) -> dict[str, str]:
 
 @contextmanager
 def gunicorn(env: dict[str, str], log_dir: Path, port: int, workers: int = 1) -> Iterator[Process]:
-    process = Process(
-        f"gunicorn-{port}",
-        [
-            sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
-            "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        ],
-        env,
-        log_dir,
-    )  # fmt: skip
+    # bin/web is what the containers run (docker-compose.yml): the tests run it too.
+    web_env = {**env, "PYTHON": sys.executable, "BIND": f"127.0.0.1:{port}"}
+    web_env["WEB_WORKERS"] = str(workers)
+    process = Process(f"gunicorn-{port}", ["sh", str(ROOT / "bin" / "web")], web_env, log_dir)
     try:
         _wait_for_http(f"http://127.0.0.1:{port}/auth/login/", process)
         yield process
@@ -152,20 +147,18 @@ def _running(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> 
 
 
 def celery_worker(env: dict[str, str], log_dir: Path) -> Any:
-    """A real worker (``with celery_worker(...) as worker``), logging at DEBUG."""
-    options = ["--pool=solo", "--loglevel=DEBUG", "--without-gossip", "--without-mingle"]
+    """A real worker, as bin/worker runs it (``with celery_worker(...) as worker``)."""
+    options = ["--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    worker_env = {**env, "PYTHON": sys.executable, "LOG_LEVEL": "DEBUG"}
     return _running(
-        "celery-worker", [*_CELERY, "worker", *options, "--without-heartbeat"], env, log_dir
+        "celery-worker", ["sh", str(ROOT / "bin" / "worker"), *options], worker_env, log_dir
     )
 
 
 def celery_beat(env: dict[str, str], log_dir: Path) -> Any:
-    """Celery beat, with its schedule file in ``log_dir``."""
-    schedule = ["--schedule", str(log_dir / "beat-schedule")]
-    return _running("celery-beat", [*_CELERY, "beat", "--loglevel=INFO", *schedule], env, log_dir)
-
-
-_CELERY = [sys.executable, "-m", "celery", "-A", "config.celery_app"]
+    """Celery beat, as bin/beat runs it, with its schedule file in ``log_dir``."""
+    beat_env = {**env, "PYTHON": sys.executable, "BEAT_SCHEDULE": str(log_dir / "beat-schedule")}
+    return _running("celery-beat", ["sh", str(ROOT / "bin" / "beat")], beat_env, log_dir)
 
 
 def _wait_for_http(url: str, process: Process, timeout: float = 30) -> None:
