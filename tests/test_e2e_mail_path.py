@@ -89,6 +89,8 @@ def _code_and_link(message: Any) -> tuple[str, str]:
 
 def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -> None:
     browser = requests.Session()
+    script = browser.get(f"{stack.base_url}/static/passwordless/wait.js", timeout=10)
+    assert script.status_code == 200 and "fetch(url" in script.text  # whitenoise
     response = _post_form(browser, f"{stack.base_url}/auth/login/", {"email": "Alice@Example.org"})
     assert response.status_code == 200 and response.url.endswith("/auth/code/")
 
