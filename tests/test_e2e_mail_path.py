@@ -59,6 +59,7 @@ def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
             SECRET_KEY="end-to-end-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
             VAR_DIR=str(tmp_path / "var"),
             LOG_LEVEL="DEBUG",
+            LOG_FORMAT="json",
         )
         with gunicorn(env, tmp_path, web_port) as web:
             yield Stack(f"http://127.0.0.1:{web_port}", smtp, env, tmp_path, web)
@@ -93,6 +94,7 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
     assert script.status_code == 200 and "fetch(url" in script.text  # whitenoise
     response = _post_form(browser, f"{stack.base_url}/auth/login/", {"email": "Alice@Example.org"})
     assert response.status_code == 200 and response.url.endswith("/auth/code/")
+    start_request_id = response.history[0].headers["X-Request-ID"]
 
     # The task is on the broker, and no worker runs yet: read the raw message.
     login_request = LoginRequest.objects.get()
@@ -142,10 +144,35 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
         "web log": stack.web_log.log(),
     }
     assert "send_login_email" in worker_log  # the log is real, and read
+    _assert_json_lines_correlated(stack.web_log.log(), worker_log, start_request_id)
     for place, text in places.items():
         assert not re.search(rf"(?<!\d){code}(?!\d)", text), f"code found in {place}"
         for secret in (token, second_token):
             assert secret not in text, f"link token found in {place}"
+
+
+def _records(log: str) -> list[dict[str, Any]]:
+    """Every line a process wrote is one JSON object with a request id."""
+    records = []
+    for line in log.splitlines():
+        if line.strip():
+            record = json.loads(line)
+            assert {"time", "level", "logger", "request_id", "message"} <= record.keys(), line
+            records.append(record)
+    return records
+
+
+def _assert_json_lines_correlated(web_log: str, worker_log: str, request_id: str) -> None:
+    """The form post and the email it queued are logged under one request id."""
+    web, worker = _records(web_log), _records(worker_log)
+    posted = [r for r in web if r["logger"] == "gunicorn.access" and r.get("method") == "POST"]
+    assert any(r["request_id"] == request_id and r["path"] == "/auth/login/" for r in posted)
+    assert any(
+        r["request_id"] == request_id and r.get("audit", {}).get("event") == "requested"
+        for r in web
+    ), web_log
+    sent = [r for r in worker if r.get("audit", {}).get("event") == "sent"]
+    assert request_id in {r["request_id"] for r in sent}, worker_log
 
 
 def test_broker_down_then_the_sweeper_on_beat_sends(stack: Stack, tmp_path: Path) -> None:
