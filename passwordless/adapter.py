@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
+from . import crypto
 from .addresses import mask_email, normalize_email
 from .conf import app_settings
 
@@ -37,6 +38,10 @@ logger = logging.getLogger("passwordless")
 
 
 class DefaultAdapter:
+    #: True only in an adapter whose secrets can be guessed (a load benchmark's):
+    #: the ``passwordless.E013`` system check refuses such an adapter.
+    predictable_secrets = False
+
     # Who may sign in.
 
     def get_user(self, email: str) -> AbstractBaseUser | None:
@@ -84,6 +89,16 @@ class DefaultAdapter:
         return user
 
     # Mail.
+
+    # The secrets of the email, minted in the worker.
+
+    def mint_code(self, login_request: LoginRequest) -> str:
+        """A fresh random code (``CODE_LENGTH`` symbols of ``CODE_ALPHABET``)."""
+        return crypto.mint_code()
+
+    def mint_token(self, login_request: LoginRequest) -> str:
+        """A fresh random link token (256 bits)."""
+        return crypto.mint_token()
 
     def enqueue_login_email(self, login_request: LoginRequest) -> None:
         """Queue the email after the transaction commits: the request only carries an id.

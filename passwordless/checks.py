@@ -15,6 +15,7 @@ from django.urls import NoReverseMatch, reverse
 from .conf import app_settings
 
 __all__ = [
+    "check_adapter",
     "check_hash_key",
     "check_jwt",
     "check_rates",
@@ -241,3 +242,33 @@ def check_rates(
                 )
             )
     return errors
+
+
+@register(Tags.security)
+def check_adapter(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """An adapter that mints guessable secrets is for load benchmarks, never for a site."""
+    from .adapter import get_adapter
+
+    try:
+        adapter = get_adapter()
+    except ImportError as exc:
+        return [
+            Error(
+                f"PASSWORDLESS_ADAPTER {app_settings.ADAPTER!r} cannot be imported: {exc}",
+                id="passwordless.E014",
+            )
+        ]
+    if adapter.predictable_secrets:
+        return [
+            Error(
+                f"PASSWORDLESS_ADAPTER {app_settings.ADAPTER!r} mints predictable secrets.",
+                hint="It exists for load benchmarks. Use passwordless.adapter.DefaultAdapter "
+                "or a subclass that keeps mint_code and mint_token random.",
+                id="passwordless.E013",
+            )
+        ]
+    return []

@@ -1,7 +1,13 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.test import override_settings
 
 from passwordless.checks import (
+    check_adapter,
     check_hash_key,
     check_jwt,
     check_rates,
@@ -103,3 +109,34 @@ def test_a_rate_limit_cache_without_atomic_increments_fires() -> None:
 def test_too_few_codes_fire(overrides: dict[str, object]) -> None:
     with override_settings(**overrides):
         assert [m.id for m in check_rates()] == ["passwordless.E012"]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_an_adapter_with_predictable_secrets_is_refused() -> None:
+    assert check_adapter() == []
+    with override_settings(PASSWORDLESS_ADAPTER="bench.adapter.PredictableAdapter"):
+        assert [m.id for m in check_adapter()] == ["passwordless.E013"]
+    with override_settings(PASSWORDLESS_ADAPTER="bench.no_such.Adapter"):
+        assert [m.id for m in check_adapter()] == ["passwordless.E014"]
+
+
+def test_production_settings_refuse_the_benchmark_adapter(tmp_path: Path) -> None:
+    """The project's settings with the benchmark's adapter: ``manage.py check`` fails
+    (and so does ``migrate``, which bin/migrate runs before a release)."""
+    (tmp_path / "with_bench_adapter.py").write_text(
+        "from config.settings import *  # noqa: F403\n"
+        "PASSWORDLESS_ADAPTER = 'bench.adapter.PredictableAdapter'\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "with_bench_adapter",
+        "PYTHONPATH": str(tmp_path),
+        "VAR_DIR": str(tmp_path / "var"),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "passwordless.E013" in result.stderr

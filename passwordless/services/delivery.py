@@ -14,7 +14,7 @@ from django.db import transaction
 
 from .. import audit, clock, signals
 from ..adapter import get_adapter
-from ..crypto import hash_code, hash_token, mint_code, mint_token
+from ..crypto import hash_code, hash_token
 from ..models import AuthEvent, LoginRequest, LoginSecret
 
 __all__ = [
@@ -112,7 +112,7 @@ def _deliver(login_request_id: int) -> str:
             )
             return Delivery.SUPPRESSED
 
-        code, token = mint_code(), mint_token()
+        code, token = adapter.mint_code(login_request), adapter.mint_token(login_request)
         LoginSecret.objects.create(
             request=login_request,
             code_hash=hash_code(login_request.public_id, code),

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 
 from .. import audit, clock, signals
@@ -109,21 +110,26 @@ def forget_request(request: HttpRequest) -> None:
 def sign_in(
     request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
 ) -> None:
-    """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token."""
+    """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
+
+    The device row, ``last_login`` and the audit event are written in one transaction:
+    all or nothing, and one commit instead of three.
+    """
     from .tracking import track
 
-    tracked = track(request, user, method)
-    # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
-    login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
-    forget_request(request)
-    now = clock.now().timestamp()
-    request.session[SESSION_TRACKING_KEY] = tracked.public_id
-    request.session[SESSION_METHOD_KEY] = method
-    request.session[SESSION_SIGNED_IN_AT_KEY] = now
-    request.session[SESSION_LAST_SEEN_KEY] = now
-    idle, _ = timeouts_for(user)
-    request.session.set_expiry(int(idle.total_seconds()))
-    record_sign_in(request, user, login_request, method)
+    with transaction.atomic():
+        tracked = track(request, user, method)
+        # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
+        login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
+        forget_request(request)
+        now = clock.now().timestamp()
+        request.session[SESSION_TRACKING_KEY] = tracked.public_id
+        request.session[SESSION_METHOD_KEY] = method
+        request.session[SESSION_SIGNED_IN_AT_KEY] = now
+        request.session[SESSION_LAST_SEEN_KEY] = now
+        idle, _ = timeouts_for(user)
+        request.session.set_expiry(int(idle.total_seconds()))
+        record_sign_in(request, user, login_request, method)
 
 
 def record_sign_in(

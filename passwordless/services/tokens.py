@@ -132,9 +132,10 @@ def sign_in_with_tokens(
     """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session."""
     from .tracking import track
 
-    pair, family = _issue(user)
-    track(request, user, method, family=family)
-    record_sign_in(request, user, login_request, method, reason="jwt")
+    with transaction.atomic():  # one commit for the family, its token, the device, the event
+        pair, family = _issue(user)
+        track(request, user, method, family=family)
+        record_sign_in(request, user, login_request, method, reason="jwt")
     return pair
 
 

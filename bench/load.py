@@ -1,0 +1,513 @@
+"""Load benchmark: the project's endpoints against the floors of the same stack.
+
+gunicorn (2 sync workers, production settings, DEBUG off) on 127.0.0.1, sessions
+in Redis, PostgreSQL with persistent connections, a Redis broker; wrk sends the
+load. Each repetition runs every case once, floors and endpoints interleaved in a
+rotating order; the table gives the median of the repetitions.
+
+    .venv/bin/python -m bench.load                  # 3 repetitions of 5 s per case
+    .venv/bin/python -m bench.load --reps 5 --seconds 10
+
+The mail path is not in the request: the send endpoints queue a task on the broker.
+No worker runs during those cases (the queue is emptied after each), so they
+measure the web tier alone; the full-flow case runs a real worker (bin/worker)
+delivering to an SMTP sink on loopback, on the same two cores, because its
+verifies need the codes that worker mints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "passwordless_bench_load"
+REDIS_DB = 1  # cache 1, sessions 2, rate limits 3
+BROKER_DB = 7
+CSRF_SECRET = "benchCsrfSecret0123456789abcdefg"  # 32 characters, as Django's are
+SECRET_KEY = "load-benchmark-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+HASH_KEY = "load-benchmark-hash-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="bench.settings",
+    DEBUG="False",
+    SECRET_KEY=SECRET_KEY,
+    PASSWORDLESS_HASH_KEY=HASH_KEY,
+    ALLOWED_HOSTS="127.0.0.1",
+    SECURE_SSL_REDIRECT="False",
+    DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+    CONN_MAX_AGE="600",
+    REDIS_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
+    CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{BROKER_DB}",
+    LOG_LEVEL="INFO",
+    LOG_FORMAT="json",
+)
+
+
+@dataclass
+class Case:
+    name: str
+    floor: str | None  # the case it is compared with; None for a floor
+    goal: float  # the least ratio to the floor's requests (or flows) per second
+    expect: int
+    lines: Callable[[int], list[str]] | None = None  # consumable lines for one run
+    fixed: list[str] = field(default_factory=list)  # replayed in a loop
+    flow: bool = False
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def rate(self, run: dict[str, Any]) -> float:
+        done = run["flows"] if self.flow else run["requests"] - run["unexpected"]
+        return float(done) / (float(run["duration_us"]) / 1e6)
+
+
+def line(method: str, path: str, headers: dict[str, str] | None = None, body: str = "") -> str:
+    pairs = " | ".join(f"{k}: {v}" for k, v in (headers or {}).items())
+    return f"{method}\t{path}\t{pairs}\t{body}"
+
+
+def form_headers(cookies: dict[str, str]) -> dict[str, str]:
+    from django.conf import settings
+
+    jar = {**cookies, settings.CSRF_COOKIE_NAME: CSRF_SECRET}
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
+    }
+
+
+def cookie_header(cookies: dict[str, str]) -> dict[str, str]:
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+
+
+# Setting up: the database, the users, and the requests wrk will complete.
+
+
+def prepare_database() -> None:
+    import psycopg
+
+    from tests.stack import new_jwt_key
+
+    os.environ["JWT_PRIVATE_KEY"] = new_jwt_key()
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{DATABASE}"')
+    # bin/migrate, as a release runs it: its system checks run under bench.settings.
+    env = {**os.environ, "PYTHON": sys.executable}
+    subprocess.run(["sh", str(ROOT / "bin" / "migrate"), "-v0"], cwd=ROOT, env=env, check=True)
+    import redis
+
+    for db_number in (REDIS_DB, REDIS_DB + 1, REDIS_DB + 2, BROKER_DB):
+        redis.Redis(host="127.0.0.1", port=6379, db=db_number).flushdb()
+
+
+def create_users(prefix: str, count: int) -> list[str]:
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    emails = [f"{prefix}{i}@bench.test" for i in range(count)]
+    user_model._default_manager.bulk_create(
+        [user_model(email=email, password="!unusable") for email in emails], batch_size=2000
+    )
+    return emails
+
+
+class Setup:
+    """Drives the real views in-process (Django's test client) to make what wrk needs."""
+
+    def __init__(self) -> None:
+        from django.conf import settings
+        from django.core import mail
+
+        # The setup delivers in-process; the server under load queues on the broker.
+        settings.PASSWORDLESS_MAIL_QUEUE = "sync"
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+        mail.outbox = []
+        self.counter = 0
+
+    def client(self) -> Any:
+        from django.test import Client
+
+        return Client(HTTP_HOST="127.0.0.1")
+
+    def new_users(self, kind: str, count: int) -> list[str]:
+        self.counter += 1
+        return create_users(f"{kind}{self.counter}-", count)
+
+    def started_in_browser(self, email: str) -> Any:
+        client = self.client()
+        response = client.post("/auth/login/", {"email": email})
+        assert response.status_code == 302, response.status_code
+        return client
+
+    def html_code_lines(self, count: int) -> list[str]:
+        from bench.adapter import BENCH_CODE
+
+        lines = []
+        for email in self.new_users("code", count):
+            client = self.started_in_browser(email)
+            cookies = {k: v.value for k, v in client.cookies.items()}
+            body = f"code={BENCH_CODE}&csrfmiddlewaretoken={CSRF_SECRET}"
+            lines.append(line("POST", "/auth/code/", form_headers(cookies), body))
+        return lines
+
+    def json_code_lines(self, count: int) -> list[str]:
+        from bench.adapter import BENCH_CODE
+
+        lines = []
+        for email in self.new_users("api", count):
+            response = self.client().post(
+                "/api/auth/send", {"email": email}, content_type="application/json"
+            )
+            assert response.status_code == 202, response.content
+            body = json.dumps(
+                {"request_id": response.json()["request_id"], "code": BENCH_CODE, "mode": "jwt"}
+            )
+            lines.append(
+                line("POST", "/api/auth/verify/code", {"Content-Type": "application/json"}, body)
+            )
+        return lines
+
+    def link_lines(self, count: int) -> list[str]:
+        from bench.adapter import bench_token
+        from passwordless.services import pending_request_id
+
+        lines = []
+        for email in self.new_users("link", count):
+            client = self.started_in_browser(email)
+            public_id = pending_request_id_of(client, pending_request_id)
+            opened = client.get(f"/auth/link/{bench_token(public_id)}/")
+            assert opened.status_code == 302, opened.status_code
+            cookies = {k: v.value for k, v in client.cookies.items()}
+            body = f"action=sign_in&csrfmiddlewaretoken={CSRF_SECRET}"
+            lines.append(line("POST", "/auth/link/", form_headers(cookies), body))
+        return lines
+
+    def signed_in_cookies(self) -> dict[str, str]:
+        from bench.adapter import BENCH_CODE
+
+        client = self.started_in_browser(self.new_users("page", 1)[0])
+        response = client.post("/auth/code/", {"code": BENCH_CODE})
+        assert response.status_code == 302, response.status_code
+        return {k: v.value for k, v in client.cookies.items()}
+
+    def session_cookies(self) -> dict[str, str]:
+        client = self.client()
+        assert client.get("/bench/floor/session").status_code == 200
+        return {k: v.value for k, v in client.cookies.items()}
+
+    def access_token(self) -> str:
+        from bench.adapter import BENCH_CODE
+
+        email = self.new_users("jwt", 1)[0]
+        json_type = "application/json"
+        sent = self.client().post("/api/auth/send", {"email": email}, content_type=json_type)
+        body = {"request_id": sent.json()["request_id"], "code": BENCH_CODE, "mode": "jwt"}
+        verified = self.client().post("/api/auth/verify/code", body, content_type=json_type)
+        assert verified.status_code == 200, verified.content
+        return str(verified.json()["access"])
+
+
+def pending_request_id_of(client: Any, pending_request_id: Callable[[Any], str | None]) -> str:
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.session = client.session
+    public_id = pending_request_id(request)
+    assert public_id, "no pending request in the session"
+    return public_id
+
+
+# Running: gunicorn, wrk, and a worker for the flow.
+
+
+@contextmanager
+def server(log_dir: Path, smtp_port: int) -> Iterator[str]:
+    from tests.stack import free_port, gunicorn
+
+    port = free_port()
+    os.environ.update(
+        SITE_URL=f"http://127.0.0.1:{port}", EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with gunicorn(env, log_dir, port, workers=2):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def worker(log_dir: Path) -> Iterator[None]:
+    """bin/worker as deployed (prefork, one process per core)."""
+    from tests.stack import Process
+
+    env = {**os.environ, "PYTHON": sys.executable, "LOG_LEVEL": "WARNING"}
+    process = Process("worker", ["sh", str(ROOT / "bin" / "worker")], env, log_dir)
+    try:
+        time.sleep(4)  # ready: connected to the broker, children forked
+        process.assert_running()
+        yield
+    finally:
+        process.stop()
+
+
+def run_wrk(base_url: str, script: str, env: dict[str, str], seconds: int, conns: int) -> Any:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(ROOT / "bench" / "wrk" / script),
+        base_url,
+    ]
+    result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"wrk failed:\n{result.stdout}\n{result.stderr}")
+    for output_line in result.stdout.splitlines():
+        if output_line.startswith("RESULT "):
+            return json.loads(output_line[len("RESULT ") :])
+    raise RuntimeError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
+
+
+def empty_broker() -> None:
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB).delete("celery")
+
+
+# The cases.
+
+
+def build_cases(setup: Setup, per_run: int) -> list[Case]:
+    from django.contrib.auth import get_user_model
+
+    from bench.views import BENCH_USER_EMAIL
+
+    get_user_model()._default_manager.create(email=BENCH_USER_EMAIL, password="!unusable")
+    signed_in = setup.signed_in_cookies()
+    send_emails = create_users("send", 2000)
+    json_type = {"Content-Type": "application/json"}
+    return [
+        Case("floor: bare JSON view", None, 0, 200, fixed=[line("GET", "/bench/floor/json")]),
+        Case(
+            "floor: Redis session read+write",
+            None,
+            0,
+            200,
+            fixed=[line("GET", "/bench/floor/session", cookie_header(setup.session_cookies()))],
+        ),
+        Case("floor: login()", None, 0, 200, fixed=[line("POST", "/bench/floor/login")]),
+        Case(
+            "floor: login_required view",
+            None,
+            0,
+            200,
+            fixed=[line("GET", "/bench/floor/private", cookie_header(signed_in))],
+        ),
+        Case(
+            "floor: view loading the user", None, 0, 200, fixed=[line("GET", "/bench/floor/user")]
+        ),
+        Case(
+            "send (HTML form)",
+            "floor: Redis session read+write",
+            0.35,
+            302,
+            fixed=[
+                line(
+                    "POST",
+                    "/auth/login/",
+                    form_headers({}),
+                    f"email={e}&csrfmiddlewaretoken={CSRF_SECRET}",
+                )
+                for e in send_emails
+            ],
+        ),
+        Case(
+            "send (JSON)",
+            "floor: Redis session read+write",
+            0.35,
+            202,
+            fixed=[
+                line("POST", "/api/auth/send", json_type, json.dumps({"email": e}))
+                for e in send_emails
+            ],
+        ),
+        Case("verify code (HTML)", "floor: login()", 0.60, 302, lines=setup.html_code_lines),
+        Case("verify code (JSON)", "floor: login()", 0.60, 200, lines=setup.json_code_lines),
+        Case("full flow, flows/s (JSON)", "floor: login()", 0.40, 200, flow=True),
+        Case("confirm link (POST)", "floor: login()", 0.85, 302, lines=setup.link_lines),
+        Case(
+            "signed-in home page",
+            "floor: login_required view",
+            0.90,
+            200,
+            fixed=[line("GET", "/", cookie_header(signed_in))],
+        ),
+        Case(
+            "sessions page",
+            "floor: login_required view",
+            0.90,
+            200,
+            fixed=[line("GET", "/auth/sessions/", cookie_header(signed_in))],
+        ),
+        Case("GET /api/auth/me (Bearer JWT)", "floor: view loading the user", 0.90, 200),
+    ]
+
+
+def measure(args: argparse.Namespace) -> list[Case]:
+    prepare_database()
+    import django
+
+    django.setup()
+    logging.disable(logging.WARNING)  # this process's own lines; the server logs as usual
+    from tests.stack import SMTPServer
+
+    setup = Setup()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    with ExitStack() as stack:
+        smtp = stack.enter_context(SMTPServer())
+        base_url = stack.enter_context(server(log_dir, smtp.port))
+        cases = build_cases(setup, args.per_run)
+        flow_users = create_users("flow", args.flow_users)
+        del flow_users
+        for rep in range(args.reps):
+            order = cases[rep % len(cases) :] + cases[: rep % len(cases)]
+            for case in order:
+                run = run_case(case, setup, base_url, log_dir, args, rep)
+                case.runs.append(run)
+                print(
+                    f"  rep {rep + 1} {case.name:<34} {case.rate(run):8.1f}/s"
+                    f"  p50 {run['p50_us'] / 1000:6.2f} ms  p99 {run['p99_us'] / 1000:6.2f} ms"
+                    f"  unexpected {run['unexpected']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    shutil.rmtree(log_dir, ignore_errors=True)
+    return cases
+
+
+def run_case(
+    case: Case, setup: Setup, base_url: str, log_dir: Path, args: argparse.Namespace, rep: int
+) -> Any:
+    from bench.adapter import BENCH_CODE
+
+    env = {"EXPECT": str(case.expect), "REPEAT": "1"}
+    requests_file = log_dir / "requests.tsv"
+    if case.flow:
+        empty_broker()
+        flow_env = {
+            "CODE": BENCH_CODE,
+            "FLOW_DEPTH": str(args.flow_depth),
+            "FIRST_USER": "0",
+            "USERS": str(args.flow_users),
+        }
+        with worker(log_dir):
+            return run_wrk(base_url, "flow.lua", flow_env, args.seconds, args.connections)
+    if case.name.startswith("GET /api/auth/me"):
+        token = setup.access_token()  # fresh each run: access tokens live 5 minutes
+        case.fixed = [line("GET", "/api/auth/me", {"Authorization": f"Bearer {token}"})]
+    if case.lines is not None:
+        requests_file.write_text("\n".join(case.lines(args.per_run)) + "\n")
+        env["REPEAT"] = "0"
+    else:
+        requests_file.write_text("\n".join(case.fixed) + "\n")
+    env["REQUESTS"] = str(requests_file)
+    run = run_wrk(base_url, "requests.lua", env, args.seconds, args.connections)
+    if case.expect == 202:
+        empty_broker()
+    if run["exhausted"]:
+        print(f"  {case.name}: ran out of prepared requests; raise --per-run", file=sys.stderr)
+    return run
+
+
+# Reporting.
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            row.split(":", 1)[1].strip()
+            for row in Path("/proc/cpuinfo").read_text().splitlines()
+            if row.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def report(cases: list[Case], args: argparse.Namespace) -> bool:
+    by_name = {case.name: case for case in cases}
+    print(f"Machine: {machine()}")
+    print(
+        f"gunicorn 2 sync workers, wrk -t1 -c{args.connections}, {args.seconds:g} s per run, "
+        f"median of {args.reps} interleaved repetitions"
+    )
+    header = "| case | req/s | p50 ms | p99 ms | p99/p50 | floor | ratio | goal | met |"
+    print(header)
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    all_met = True
+    for case in cases:
+        rate = median([case.rate(run) for run in case.runs])
+        p50 = median([run["p50_us"] / 1000 for run in case.runs])
+        p99 = median([run["p99_us"] / 1000 for run in case.runs])
+        spread = p99 / p50 if p50 else float("nan")
+        unexpected = sum(run["unexpected"] for run in case.runs)
+        met_tail = spread <= 3
+        if case.floor is None:
+            ratio_text, goal_text, met = "", "", met_tail
+        else:
+            floor = by_name[case.floor]
+            floor_rate = median([floor.rate(run) for run in floor.runs])
+            ratio = rate / floor_rate
+            ratio_text, goal_text = f"{ratio:.0%}", f"≥ {case.goal:.0%}"
+            met = ratio >= case.goal and met_tail
+        met = met and unexpected == 0
+        all_met = all_met and met
+        floor_name = (case.floor or "").removeprefix("floor: ")
+        verdict = "yes" if met else "NO" + (f" ({unexpected} failed)" if unexpected else "")
+        print(
+            f"| {case.name} | {rate:.0f} | {p50:.2f} | {p99:.2f} | {spread:.1f} | {floor_name} "
+            f"| {ratio_text} | {goal_text} | {verdict} |"
+        )
+    return all_met
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--per-run", type=int, default=6000, help="codes and links prepared for each run"
+    )
+    parser.add_argument("--flow-users", type=int, default=5000)
+    parser.add_argument("--flow-depth", type=int, default=100)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    cases = measure(args)
+    all_met = report(cases, args)
+    sys.exit(0 if all_met else 1)
+
+
+if __name__ == "__main__":
+    main()
