@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# axe-core, from the npm registry, for the browser tests' accessibility pass.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint typecheck djangocheck pytest worker clean
+.PHONY: run test lint typecheck djangocheck pytest worker bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +33,25 @@ djangocheck: $(STAMP)
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(AXE)
 	$(BIN)/pytest
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+## The load benchmark (needs wrk, PostgreSQL and Redis) and the scale figures.
+bench: $(STAMP)
+	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.scale
+
+## Screenshots of every page in docs/screenshots/, at phone and desktop width.
+screenshots: $(STAMP) $(AXE)
+	$(BIN)/python -m tests.browser.screenshots
 
 ## A Celery worker for the mail path (needs CELERY_BROKER_URL or REDIS_URL).
 worker: $(STAMP)
 	$(BIN)/celery -A config.celery_app worker --loglevel=INFO
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var tests/browser/node_modules

@@ -76,8 +76,9 @@ class LinkConfirmView(View):
         action = request.POST.get("action")
         try:
             if action == "sign_in":
-                login_request, user = services.confirm_link(self.token_hash, request=request)
-                services.sign_in(request, user, login_request, method="link")
+                login_request, _ = services.confirm_link(
+                    self.token_hash, request=request, then=services.signing_in(request, "link")
+                )
                 return redirect_signed_in(login_request)
             if action == "approve":
                 services.approve(self.token_hash, request.POST.get("pick"), request=request)
@@ -101,10 +102,12 @@ class LinkConfirmView(View):
         form = CodeForm(request.POST)
         if not form.is_valid():
             return self.page(preview, code_form=form, status=400)
-        login_request, user = services.verify_code(
-            preview.login_request.public_id, form.cleaned_data["code"], request=request
+        login_request, _ = services.verify_code(
+            preview.login_request.public_id,
+            form.cleaned_data["code"],
+            request=request,
+            then=services.signing_in(request, "code"),
         )
-        services.sign_in(request, user, login_request, method="code")
         return redirect_signed_in(login_request)
 
     def page(

@@ -99,10 +99,12 @@ class CodeView(View):
         if not form.is_valid():
             return self.page(form, status=400)
         try:
-            login_request, user = services.verify_code(
-                self.login_request.public_id, form.cleaned_data["code"], request=request
+            login_request, _ = services.verify_code(
+                self.login_request.public_id,
+                form.cleaned_data["code"],
+                request=request,
+                then=services.signing_in(request, "code"),
             )
-            services.sign_in(request, user, login_request, method="code")
         except SignInError as error:
             return self.page(CodeForm(), error)
         return redirect_signed_in(login_request)

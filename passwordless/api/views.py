@@ -118,6 +118,18 @@ def _signed_in(
     return {"user": _user_json(user)}
 
 
+class _SignInAnswer:
+    """The ``then`` of an API verification: sign in, in the same transaction, and keep
+    the answer's body."""
+
+    def __init__(self, request: HttpRequest, mode: str, method: str) -> None:
+        self.request, self.mode, self.method = request, mode, method
+        self.body: dict[str, Any] = {}
+
+    def __call__(self, login_request: LoginRequest, user: AbstractBaseUser) -> None:
+        self.body = _signed_in(self.request, user, login_request, self.mode, self.method)
+
+
 def _accepted(login_request: LoginRequest) -> JsonResponse:
     resend_after = min(limits.rate_period(r) for r in app_settings.SEND_RATES_PER_EMAIL)
     body = {
@@ -173,10 +185,9 @@ def verify_code_view(request: HttpRequest) -> HttpResponse:
     form = CodeForm({"code": required_str(data, "code", 32)})
     if not form.is_valid():
         raise SignInError("code_malformed", length=app_settings.CODE_LENGTH)
-    login_request, user = services.verify_code(
-        public_id, form.cleaned_data["code"], request=request
-    )
-    return JsonResponse(_signed_in(request, user, login_request, mode, "code"))
+    answer = _SignInAnswer(request, mode, "code")
+    services.verify_code(public_id, form.cleaned_data["code"], request=request, then=answer)
+    return JsonResponse(answer.body)
 
 
 @api_view(("POST",))
@@ -186,10 +197,9 @@ def verify_link_view(request: HttpRequest) -> HttpResponse:
     mode = _mode(data)
     if mode == "session":
         _check_csrf(request)
-    login_request, user = services.confirm_link(
-        hash_token(token), request=request, same_browser_only=False
-    )
-    return JsonResponse(_signed_in(request, user, login_request, mode, "link"))
+    answer = _SignInAnswer(request, mode, "link")
+    services.confirm_link(hash_token(token), request=request, same_browser_only=False, then=answer)
+    return JsonResponse(answer.body)
 
 
 @api_view(("GET",))

@@ -21,6 +21,7 @@ from .sessions import (
     remember_request,
     sign_in,
     sign_out,
+    signing_in,
 )
 from .start import resend, start_sign_in
 from .tracking import active_sessions, end_all_sessions, end_session, find_active
@@ -54,6 +55,7 @@ __all__ = [
     "resend",
     "sign_in",
     "sign_out",
+    "signing_in",
     "start_sign_in",
     "sweep_outbox",
     "verify_code",

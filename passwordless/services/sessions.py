@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -130,6 +131,17 @@ def sign_in(
         idle, _ = timeouts_for(user)
         request.session.set_expiry(int(idle.total_seconds()))
         record_sign_in(request, user, login_request, method)
+
+
+def signing_in(
+    request: HttpRequest, method: str
+) -> Callable[[LoginRequest, AbstractBaseUser], None]:
+    """``sign_in`` as the ``then`` of a verification, so both commit together."""
+
+    def then(login_request: LoginRequest, user: AbstractBaseUser) -> None:
+        sign_in(request, user, login_request, method)
+
+    return then
 
 
 def record_sign_in(

@@ -8,6 +8,7 @@ can consume it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,12 +74,18 @@ def refusal(login_request: LoginRequest, now: datetime) -> str | None:
     return None
 
 
+#: What a verification does with its consumed request, in the same transaction.
+Then = Callable[[LoginRequest, AbstractBaseUser], None]
+
+
 def verify_code(
-    public_id: str, code: str, *, request: HttpRequest | None = None
+    public_id: str, code: str, *, request: HttpRequest | None = None, then: Then | None = None
 ) -> tuple[LoginRequest, AbstractBaseUser]:
     """Consume the request if ``code`` is one of its live codes; count a failure otherwise.
 
-    ``code`` must already have the shape of a code (``forms.CodeForm``).
+    ``code`` must already have the shape of a code (``forms.CodeForm``). ``then``
+    (a sign-in, usually) runs inside the transaction that consumes the request:
+    if it fails, the request is not used up, and a success is one commit.
     Raises ``SignInError``: after ``MAX_ATTEMPTS`` wrong codes the request is
     locked, and after ``FAILURE_LIMIT`` wrong codes for one address, across
     requests, codes for it wait (``rate_limited``); even the right code fails.
@@ -102,7 +109,10 @@ def verify_code(
             # Every candidate is compared, so timing does not tell which one matched.
             matches = [codes_match(s.code_hash, digest) for s in _live_secrets(login_request, now)]
             if any(matches):
-                return login_request, consume(login_request, now)
+                user = consume(login_request, now)
+                if then is not None:
+                    then(login_request, user)
+                return login_request, user
             reason = _count_failure(login_request, now)
             just_locked = reason == "request_locked"
     attempts_left = max(app_settings.MAX_ATTEMPTS - login_request.attempts, 0)
@@ -134,14 +144,19 @@ def preview_link_hash(token_hash: str, request: HttpRequest | None = None) -> Li
 
 
 def confirm_link(
-    token_hash: str, *, request: HttpRequest | None = None, same_browser_only: bool = True
+    token_hash: str,
+    *,
+    request: HttpRequest | None = None,
+    same_browser_only: bool = True,
+    then: Then | None = None,
 ) -> tuple[LoginRequest, AbstractBaseUser]:
     """Consume the request of a previewed link in the browser that asked; one click.
 
     In any other browser this is ``browser_mismatch`` and changes nothing: the
     link stays usable, since the person may simply have opened the mail on
     their phone. The JSON API, whose clients POST the token they were handed
-    (a mail scanner does not), passes ``same_browser_only=False``.
+    (a mail scanner does not), passes ``same_browser_only=False``. ``then`` is
+    as in ``verify_code``.
     """
     check_verify_rate(request)
     now = clock.now()
@@ -151,6 +166,8 @@ def confirm_link(
             if same_browser_only and not is_bound(request, login_request):
                 raise SignInError("browser_mismatch")
             user = consume(login_request, now)
+            if then is not None:
+                then(login_request, user)
     except SignInError as error:
         report_link_failure(token_hash, error.code, request)
         raise
