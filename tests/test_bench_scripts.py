@@ -41,3 +41,34 @@ def test_session_engines_prints_both_engines() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^renew\s+\d+\s+\d+\s+[\d.]+$", result.stdout, re.MULTILINE), result.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_scale_prints_every_figure() -> None:
+    command = [sys.executable, "-m", "bench.scale", "--rows", "5000", "--mails", "20"]
+    # Its own database and Redis database: a full run may be under way beside it.
+    command += ["--verifies", "20", "--warmup", "2", "--redis-db", "13"]
+    result = subprocess.run(
+        [*command, "--database", "passwordless_bench_scale_smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict = r"\s+(met|MISSED)$"
+    for row in (
+        r"^verify_code\(\) @ 1,000 outstanding\s+p50 [\d.]+ ms, p99 [\d.]+ ms$",
+        r"^verify_code\(\) @ 5,000 outstanding\s+p50 [\d.]+ ms, p99 [\d.]+ ms$",
+        r"^verify_code\(\) p50, 5,000 / 1,000\s+[\d.]+x\s+<= 1.2x" + verdict,
+        r"^POST /auth/code/ p99, 5,000 / 1,000\s+[\d.]+x\s+<= 1.2x" + verdict,
+        r"^verify statements with a full scan \(no index\)\s+\d+ of \d+",
+        r"^purge: requests deleted\s+5,000 of 5,000$",
+        r"^purge: total time\s+[\d.]+ s .*" + verdict,
+        r"^purge: longest transaction \(row locks held\)\s+\d+ ms .*" + verdict,
+        r"^sign-ins during the purge \(start\+mail\+verify\)\s+\d+ ok, 0 failed.*" + verdict,
+        r"^mail: tasks queued by the start service\s+20 in ",
+        r"^mail: throughput, first to last of 20\s+[\d.]+ msg/s .*" + verdict,
+    ):
+        assert re.search(row, result.stdout, re.MULTILINE), (row, result.stdout)
