@@ -114,11 +114,12 @@ def sign_in(
     """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
 
     The device row, ``last_login`` and the audit event are written in one transaction:
-    all or nothing, and one commit instead of three.
+    all or nothing, and one commit instead of three. Inside a verification's transaction
+    (``signing_in``) a failure here aborts that transaction whole, so no savepoint is kept.
     """
     from .tracking import track
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         tracked = track(request, user, method)
         # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
         login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]

@@ -34,7 +34,8 @@ def start_sign_in(
     """Record a sign-in request and queue its email.
 
     Known and unknown addresses take exactly the same path here: the same
-    limits, one insert and one queued task carrying only the row's id. Whether
+    limits, one commit (the request and its audit event) and one queued task
+    carrying only the row's id. Whether
     mail goes out is decided by the worker, so neither the answer nor its
     timing tells an attacker which addresses have accounts.
 
@@ -68,8 +69,8 @@ def start_sign_in(
             next_url=next_url,
             binding_hash=hash_binding(binding),
         )
-        adapter.enqueue_login_email(login_request)
-    audit.record(AuthEvent.Kind.REQUESTED, request=request, login_request=login_request)
+        adapter.enqueue_login_email(login_request)  # on commit
+        audit.record(AuthEvent.Kind.REQUESTED, request=request, login_request=login_request)
     signals.login_requested.send(LoginRequest, login_request=login_request, request=request)
     return Started(login_request, binding)
 
@@ -104,9 +105,9 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
         login_request.expires_at = clock.now() + app_settings.REQUEST_LIFETIME
         login_request.save(update_fields=["delivery", "expires_at"])
         get_adapter().enqueue_login_email(login_request)
-    audit.record(
-        AuthEvent.Kind.REQUESTED, request=request, login_request=login_request, reason="resend"
-    )
+        audit.record(
+            AuthEvent.Kind.REQUESTED, request=request, login_request=login_request, reason="resend"
+        )
     return Started(login_request, None)
 
 

@@ -132,7 +132,9 @@ def sign_in_with_tokens(
     """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session."""
     from .tracking import track
 
-    with transaction.atomic():  # one commit for the family, its token, the device, the event
+    # One commit for the family, its token, the device and the event; no savepoint inside a
+    # verification: a failure here aborts it whole.
+    with transaction.atomic(savepoint=False):
         pair, family = _issue(user)
         track(request, user, method, family=family)
         record_sign_in(request, user, login_request, method, reason="jwt")

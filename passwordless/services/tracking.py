@@ -87,7 +87,7 @@ def track(
     sign-in is refused instead.
     """
     agent = user_agent(request)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a refusal aborts the sign-in around it whole
         active = active_sessions(user)
         over = len(active) + 1 - app_settings.MAX_SESSIONS
         if over > 0 and app_settings.SESSION_LIMIT_POLICY == "refuse":
