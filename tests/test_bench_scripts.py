@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,39 @@ def test_scale_prints_every_figure() -> None:
         r"^mail: throughput, first to last of 20\s+[\d.]+ msg/s .*" + verdict,
     ):
         assert re.search(row, result.stdout, re.MULTILINE), (row, result.stdout)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.e2e
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_load_prints_every_case_against_its_floor() -> None:
+    command = [sys.executable, "-m", "bench.load", "--reps", "1", "--seconds", "1"]
+    # Its own database and Redis databases (8 to 11): a full run may be under way beside it.
+    command += ["--per-run", "300", "--flow-users", "200", "--flow-depth", "50"]
+    result = subprocess.run(
+        [*command, "--database", "passwordless_bench_load_smoke", "--redis-db", "8"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Each case served requests (a rate above 0), with its floor, ratio and goal.
+    figures = r"[1-9]\d* \| [\d.]+ \| [\d.]+ \| [\d.]+"  # req/s, p50, p99, p99/p50
+    row = r"^\| {name} \| " + figures + r" \| {floor} \| {ratio} \| {goal} \| "
+    for name, floor, goal in (
+        ("floor: Redis session read\\+write", "", ""),
+        ("floor: login\\(\\)", "", ""),
+        ("send \\(HTML form\\)", "Redis session read\\+write", "≥ 35%"),
+        ("send \\(JSON\\)", "Redis session read\\+write", "≥ 35%"),
+        ("verify code \\(HTML\\)", "login\\(\\)", "≥ 60%"),
+        ("verify code \\(JSON\\)", "login\\(\\)", "≥ 60%"),
+        ("full flow, flows/s \\(JSON\\)", "login\\(\\)", "≥ 40%"),
+        ("confirm link \\(POST\\)", "login\\(\\)", "≥ 85%"),
+        ("signed-in home page", "login_required view", "≥ 90%"),
+        ("GET /api/auth/me \\(Bearer JWT\\)", "view loading the user", "≥ 90%"),
+    ):
+        ratio = r"\d+%" if floor else ""
+        pattern = row.format(name=name, floor=floor, ratio=ratio, goal=goal)
+        assert re.search(pattern, result.stdout, re.MULTILINE), (pattern, result.stdout)

@@ -43,7 +43,9 @@ function response(status, headers, body)
   end
   if body:find('"code"', 1, true) and status ~= 202 then failed = failed + 1 end
   unexpected = unexpected + 1
-  if sample == "" then sample = status .. " " .. body:sub(1, 200) end
+  if sample == "" then  -- only characters JSON needs no escape for (see requests.lua)
+    sample = (status .. " " .. body:sub(1, 200)):gsub("[^%w .,:;/_=-]", "?")
+  end
 end
 
 function done(summary, latency, requests)

@@ -42,7 +42,10 @@ end
 function response(status, headers, body)
   if status ~= expect then
     unexpected = unexpected + 1
-    if sample == "" then sample = status .. " " .. (body or ""):sub(1, 200) end
+    if sample == "" then
+      -- Kept to characters that need no escaping, so the RESULT line stays valid JSON.
+      sample = (status .. " " .. (body or ""):sub(1, 200)):gsub("[^%w .,:;/_=-]", "?")
+    end
   end
 end
 
