@@ -125,13 +125,19 @@ def project_env(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log_dir: Path, port: int, workers: int = 1) -> Iterator[Process]:
+def gunicorn(
+    env: dict[str, str],
+    log_dir: Path,
+    port: int,
+    workers: int = 1,
+    ready_path: str = "/auth/login/",
+) -> Iterator[Process]:
     # bin/web is what the containers run (docker-compose.yml): the tests run it too.
     web_env = {**env, "PYTHON": sys.executable, "BIND": f"127.0.0.1:{port}"}
     web_env["WEB_WORKERS"] = str(workers)
     process = Process(f"gunicorn-{port}", ["sh", str(ROOT / "bin" / "web")], web_env, log_dir)
     try:
-        _wait_for_http(f"http://127.0.0.1:{port}/auth/login/", process)
+        _wait_for_http(f"http://127.0.0.1:{port}{ready_path}", process)
         yield process
     finally:
         process.stop()
