@@ -18,6 +18,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
 from django.template.loader import render_to_string
@@ -53,10 +54,14 @@ class DefaultAdapter:
         """
         user_model = get_user_model()
         field = user_model.get_email_field_name()
-        # auth.User does not make addresses unique: the oldest account with it wins.
-        candidates = user_model._default_manager.filter(**{f"{field}__iexact": email}).order_by(
-            "pk"
-        )[:5]
+        # LOWER(), not ``iexact``'s UPPER(): an index on LOWER(email) serves it (the
+        # project's case-insensitive unique constraint is one), so a sign-in does not scan
+        # every account. auth.User does not make addresses unique: the oldest one wins.
+        candidates = (
+            user_model._default_manager.alias(passwordless_email=Lower(field))
+            .filter(passwordless_email=email.lower())
+            .order_by("pk")[:5]
+        )
         for user in candidates:
             try:
                 if normalize_email(getattr(user, field) or "") == email:

@@ -48,3 +48,35 @@ def test_user_manager_uses_the_same_normalization() -> None:
     user = User.objects.create_user("Bob@Example.ORG")
     assert user.email == "bob@example.org"
     assert not user.has_usable_password()
+
+
+@pytest.mark.django_db
+def test_an_account_stored_in_another_case_is_found() -> None:
+    from django.contrib.auth import get_user_model
+
+    from passwordless.adapter import get_adapter
+
+    # Stored as typed, not canonical (auth.User, or rows older than the normalization).
+    stored = get_user_model()._default_manager.create(email="Alice@Example.ORG")
+    assert get_adapter().get_user("alice@example.org") == stored
+    assert get_adapter().get_user("bob@example.org") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_finding_an_account_uses_an_index_not_a_scan_of_every_account() -> None:
+    """The lookup's LOWER(email) matches the index of the unique constraint on LOWER(email);
+    ``iexact``'s UPPER() would scan the table on every sign-in (found by bench.scale)."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from passwordless.adapter import get_adapter
+
+    with CaptureQueriesContext(connection) as queries:
+        get_adapter().get_user("alice@example.org")
+    (lookup,) = queries.captured_queries
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {lookup['sql']}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "accounts_user_email_ci_unique" in plan, plan
