@@ -11,10 +11,14 @@ from django.db.models.signals import post_save, pre_save
 __all__ = ["connect"]
 
 
-def _before(sender: Any, instance: Any, **kwargs: Any) -> None:
-    if instance.pk is None:
-        return
+def _before(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
     field = sender.get_email_field_name()
+    if instance.pk is None or (
+        update_fields is not None and not {field, "is_active"} & set(update_fields)
+    ):
+        # New, or a save that cannot change either (``login()``'s of ``last_login``): no read.
+        instance._passwordless_before = None
+        return
     instance._passwordless_before = (
         sender._default_manager.filter(pk=instance.pk).values_list(field, "is_active").first()
         if hasattr(instance, "is_active")

@@ -15,16 +15,33 @@ from ..models import FailureBudget
 
 __all__ = [
     "approval_paused_for",
+    "has_failures",
+    "locked",
     "pause_approval",
     "record_failure",
     "reset",
     "seconds_to_wait",
+    "wait_of",
 ]
+
+
+def locked(email: str) -> FailureBudget | None:
+    """The address's budget, locked until the transaction ends; ``None`` if it never failed."""
+    return FailureBudget.objects.select_for_update().filter(email=email).first()
+
+
+def has_failures(budget: FailureBudget | None) -> bool:
+    """Whether a success must ``reset`` this budget (most addresses never fail)."""
+    return budget is not None and (budget.failures > 0 or budget.last_failure_at is not None)
 
 
 def seconds_to_wait(email: str, now: datetime) -> int:
     """How long before a code for ``email`` may be checked again (0: now)."""
-    budget = FailureBudget.objects.select_for_update().filter(email=email).first()
+    return wait_of(locked(email), now)
+
+
+def wait_of(budget: FailureBudget | None, now: datetime) -> int:
+    """``seconds_to_wait`` for a budget already read with ``locked``."""
     if budget is None or budget.last_failure_at is None:
         return 0
     over = budget.failures - app_settings.FAILURE_LIMIT

@@ -44,7 +44,7 @@ def _timeouts(user: object) -> tuple[float, float]:
     return idle.total_seconds(), absolute.total_seconds()
 
 
-def _is_active(row: UserSession, now: datetime) -> bool:
+def _is_active(row: UserSession, user: AbstractBaseUser, now: datetime) -> bool:
     if row.ended_at is not None:
         return False
     if row.kind == UserSession.Kind.TOKENS:
@@ -55,7 +55,7 @@ def _is_active(row: UserSession, now: datetime) -> bool:
             now < family.created_at + app_settings.REFRESH_TOKEN_LIFETIME
             and now < family.last_used_at + app_settings.REFRESH_TOKEN_IDLE
         )
-    idle, absolute = _timeouts(row.user)
+    idle, absolute = _timeouts(user)
     age = (now - row.created_at).total_seconds()
     return age < absolute and (now - row.last_seen_at).total_seconds() < idle
 
@@ -63,10 +63,11 @@ def _is_active(row: UserSession, now: datetime) -> bool:
 def active_sessions(user: AbstractBaseUser) -> list[UserSession]:
     """The user's signed-in devices, most recently seen first."""
     now = clock.now()
-    rows = UserSession.objects.filter(user_id=user.pk, ended_at=None).select_related(
-        "family", "user"
-    )
-    return [row for row in rows if _is_active(row, now)]
+    rows = UserSession.objects.filter(user_id=user.pk, ended_at=None).select_related("family")
+    active = [row for row in rows if _is_active(row, user, now)]
+    for row in active:
+        row.user = user  # type: ignore[assignment]  # the account in hand, not a join
+    return active
 
 
 def find_active(user: AbstractBaseUser, public_id: object) -> UserSession | None:

@@ -101,15 +101,17 @@ def verify_code(
         if login_request is None:
             raise SignInError("request_not_found")
         reason = refusal(login_request, now)
+        standing = None
         if reason is None:
-            retry_after = budget.seconds_to_wait(login_request.email, now)
+            standing = budget.locked(login_request.email)
+            retry_after = budget.wait_of(standing, now)
             reason = "rate_limited" if retry_after else None
         if reason is None:
             digest = hash_code(login_request.public_id, code)
             # Every candidate is compared, so timing does not tell which one matched.
             matches = [codes_match(s.code_hash, digest) for s in _live_secrets(login_request, now)]
             if any(matches):
-                user = consume(login_request, now)
+                user = consume(login_request, now, reset_budget=budget.has_failures(standing))
                 if then is not None:
                     then(login_request, user)
                 return login_request, user
@@ -239,9 +241,13 @@ def _count_failure(login_request: LoginRequest, now: datetime) -> str:
     return "request_locked" if login_request.status == Status.LOCKED else "code_invalid"
 
 
-def consume(login_request: LoginRequest, now: datetime) -> AbstractBaseUser:
+def consume(
+    login_request: LoginRequest, now: datetime, *, reset_budget: bool = True
+) -> AbstractBaseUser:
     """Mark a locked, valid request used and return the account to sign in, creating it if
-    allowed. Call inside the transaction that locked the request."""
+    allowed. Call inside the transaction that locked the request. A success clears the
+    address's failure budget; ``reset_budget=False`` when the caller read it and found
+    nothing to clear (one statement fewer)."""
     user = _resolve_user(login_request)
     if user is None:
         raise SignInError("account_disabled" if login_request.user else "signup_closed")
@@ -249,7 +255,8 @@ def consume(login_request: LoginRequest, now: datetime) -> AbstractBaseUser:
     login_request.user = user  # type: ignore[assignment]
     login_request.status = Status.SIGNED_IN
     login_request.save(update_fields=["user", "status", "completed_at"])
-    budget.reset(login_request.email)
+    if reset_budget:
+        budget.reset(login_request.email)
     return user
 
 
