@@ -282,3 +282,29 @@ def test_unknown_link_is_refused() -> None:
         services.preview_link("not-a-real-token")
     assert error.value.code == "request_not_found"
     assert error.value.status == 404
+
+
+@override_settings(PASSWORDLESS_MAX_SESSIONS=1, PASSWORDLESS_SESSION_LIMIT_POLICY="refuse")
+@pytest.mark.parametrize("mode", ["session", "jwt"])
+def test_a_refused_sign_in_leaves_the_callers_transaction_usable(mode: str) -> None:
+    """A view that catches the refusal inside a transaction of its own (``ATOMIC_REQUESTS``)
+    goes on querying: the sign-in rolls back to its savepoint, not the whole transaction."""
+    from django.contrib.sessions.backends.cache import SessionStore
+    from django.db import transaction
+
+    from passwordless.services import tokens
+    from passwordless.services.tracking import track
+
+    user = UserFactory.create(email="alice@example.org")
+    track(None, user, "code")  # the one device allowed
+    login_request = LoginRequestFactory.create(email="alice@example.org")
+    request = bound_request(login_request)
+    request.session = SessionStore()
+    with transaction.atomic():
+        with pytest.raises(SignInError) as refused:
+            if mode == "jwt":
+                tokens.sign_in_with_tokens(request, user, login_request, "code")
+            else:
+                services.sign_in(request, user, login_request, "code")
+        assert refused.value.code == "too_many_sessions"
+        assert LoginRequest.objects.filter(pk=login_request.pk).exists()  # still usable

@@ -110,11 +110,15 @@ def _signed_in(
     login_request: LoginRequest,
     mode: str,
     method: str,
+    *,
+    savepoint: bool = True,
 ) -> dict[str, Any]:
     if mode == "jwt":
-        pair = tokens.sign_in_with_tokens(request, user, login_request, method)
+        pair = tokens.sign_in_with_tokens(
+            request, user, login_request, method, savepoint=savepoint
+        )
         return {"user": _user_json(user), **pair.as_json()}
-    services.sign_in(request, user, login_request, method=method)
+    services.sign_in(request, user, login_request, method=method, savepoint=savepoint)
     return {"user": _user_json(user)}
 
 
@@ -127,7 +131,10 @@ class _SignInAnswer:
         self.body: dict[str, Any] = {}
 
     def __call__(self, login_request: LoginRequest, user: AbstractBaseUser) -> None:
-        self.body = _signed_in(self.request, user, login_request, self.mode, self.method)
+        # Inside the verification's transaction, which any failure here ends: no savepoint.
+        self.body = _signed_in(
+            self.request, user, login_request, self.mode, self.method, savepoint=False
+        )
 
 
 def _accepted(login_request: LoginRequest) -> JsonResponse:

@@ -109,17 +109,24 @@ def forget_request(request: HttpRequest) -> None:
 
 
 def sign_in(
-    request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
+    request: HttpRequest,
+    user: AbstractBaseUser,
+    login_request: LoginRequest,
+    method: str,
+    *,
+    savepoint: bool = True,
 ) -> None:
     """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
 
     The device row, ``last_login`` and the audit event are written in one transaction:
-    all or nothing, and one commit instead of three. Inside a verification's transaction
-    (``signing_in``) a failure here aborts that transaction whole, so no savepoint is kept.
+    all or nothing, and one commit instead of three. ``savepoint=False`` (``signing_in``)
+    when the caller's transaction ends with any failure here, as a verification's does:
+    four statements fewer. A caller that catches the error inside a transaction of its own
+    (``ATOMIC_REQUESTS``) needs the savepoint.
     """
     from .tracking import track
 
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(savepoint=savepoint):
         tracked = track(request, user, method)
         # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
         login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
@@ -140,7 +147,7 @@ def signing_in(
     """``sign_in`` as the ``then`` of a verification, so both commit together."""
 
     def then(login_request: LoginRequest, user: AbstractBaseUser) -> None:
-        sign_in(request, user, login_request, method)
+        sign_in(request, user, login_request, method, savepoint=False)
 
     return then
 

@@ -35,9 +35,9 @@ def start_sign_in(
 
     Known and unknown addresses take exactly the same path here: the same
     limits, one commit (the request and its audit event) and one queued task
-    carrying only the row's id. Whether
-    mail goes out is decided by the worker, so neither the answer nor its
-    timing tells an attacker which addresses have accounts.
+    carrying only the row's id. Whether mail goes out is decided by the
+    worker, so neither the answer nor its timing tells an attacker which
+    addresses have accounts.
 
     ``replaces`` is the request this browser started before, if any: it ends,
     so one browser has one live request. Requests of other browsers for the

@@ -127,14 +127,21 @@ def _issue(user: AbstractBaseUser) -> tuple[TokenPair, TokenFamily]:
 
 
 def sign_in_with_tokens(
-    request: HttpRequest | None, user: AbstractBaseUser, login_request: LoginRequest, method: str
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    login_request: LoginRequest,
+    method: str,
+    *,
+    savepoint: bool = True,
 ) -> TokenPair:
-    """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session."""
+    """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session.
+
+    One commit for the family, its token, the device and the event; ``savepoint`` as in
+    ``sessions.sign_in``.
+    """
     from .tracking import track
 
-    # One commit for the family, its token, the device and the event; no savepoint inside a
-    # verification: a failure here aborts it whole.
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(savepoint=savepoint):
         pair, family = _issue(user)
         track(request, user, method, family=family)
         record_sign_in(request, user, login_request, method, reason="jwt")
