@@ -80,9 +80,10 @@ def test_scale_prints_every_figure() -> None:
 @pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_load_prints_every_case_against_its_floor() -> None:
-    command = [sys.executable, "-m", "bench.load", "--reps", "1", "--seconds", "1"]
+    command = [sys.executable, "-m", "bench.load", "--reps", "1", "--seconds", "2"]
     # Its own database and Redis databases (8 to 11): a full run may be under way beside it.
-    command += ["--per-run", "300", "--flow-users", "200", "--flow-depth", "50"]
+    # Two seconds, so that the worker has minted some of the flows' codes in time.
+    command += ["--per-run", "300", "--flow-users", "200", "--flow-depth", "20"]
     result = subprocess.run(
         [*command, "--database", "passwordless_bench_load_smoke", "--redis-db", "8"],
         cwd=ROOT,
