@@ -124,6 +124,29 @@ def project_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def production_env(port: int, var_dir: Path, **overrides: str) -> dict[str, str]:
+    """A project process as production runs it (DEBUG off: no debug pages) on plain-http
+    loopback, on the test database and Redis database 11 (sessions 12, rate limits 13)."""
+    from django.db import connection
+
+    return project_env(
+        **{
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+            "REDIS_URL": "redis://127.0.0.1:6379/11",
+            "CELERY_BROKER_URL": "memory://",
+            "SITE_URL": f"http://127.0.0.1:{port}",
+            "SECRET_KEY": "production-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+            "JWT_PRIVATE_KEY": new_jwt_key(),
+            "VAR_DIR": str(var_dir),
+            "DEBUG": "False",
+            "SECURE_SSL_REDIRECT": "False",
+            "SECURE_COOKIES": "False",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            **overrides,
+        }
+    )
+
+
 @contextmanager
 def gunicorn(
     env: dict[str, str],

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 import redis
 import requests
-from django.db import connection
 
 from tests.api_client import ApiClient
 from tests.attacker import Browser
 from tests.conftest import Delivered
 from tests.factories import UserFactory
-from tests.stack import free_port, gunicorn, new_jwt_key, project_env
+from tests.stack import free_port, gunicorn, production_env
 
 Mailbox = Callable[..., Delivered]
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1
@@ -68,21 +67,7 @@ def server(tmp_path: Path) -> Callable[..., Any]:
 
     def start(**overrides: str) -> Any:
         port = free_port()
-        settings = {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-            "REDIS_URL": "redis://127.0.0.1:6379/11",
-            "CELERY_BROKER_URL": "memory://",
-            "SITE_URL": f"http://127.0.0.1:{port}",
-            "SECRET_KEY": "failure-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-            "JWT_PRIVATE_KEY": new_jwt_key(),
-            "VAR_DIR": str(tmp_path / "var"),
-            # Production behaviour (no debug pages) on plain http loopback.
-            "DEBUG": "False",
-            "SECURE_SSL_REDIRECT": "False",
-            "SECURE_COOKIES": "False",
-            "ALLOWED_HOSTS": "127.0.0.1",
-        }
-        env = project_env(**{**settings, **overrides})
+        env = production_env(port, tmp_path / "var", **overrides)
         return gunicorn(env, tmp_path, port), f"http://127.0.0.1:{port}"
 
     return start

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 import requests
-from django.db import connection
 from django.test import Client
 
-from tests.stack import free_port, gunicorn, new_jwt_key, project_env
+from tests.stack import free_port, gunicorn, production_env
 
 
 @pytest.mark.django_db
@@ -47,21 +46,9 @@ def production_server(tmp_path: Path) -> Callable[..., Any]:
 
     def start(**overrides: str) -> Any:
         port = free_port()
-        env = {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-            "REDIS_URL": f"{LIVE_REDIS}/11",  # sessions 12, rate limits 13
-            "CELERY_BROKER_URL": f"{LIVE_REDIS}/10",
-            "SITE_URL": f"http://127.0.0.1:{port}",
-            "SECRET_KEY": "health-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-            "JWT_PRIVATE_KEY": new_jwt_key(),
-            "VAR_DIR": str(tmp_path / "var"),
-            "DEBUG": "False",
-            "SECURE_SSL_REDIRECT": "False",
-            "SECURE_COOKIES": "False",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            **overrides,
-        }
-        server = gunicorn(project_env(**env), tmp_path, port, ready_path="/healthz")
+        broker = {"CELERY_BROKER_URL": f"{LIVE_REDIS}/10"}  # a real one, for /readyz to probe
+        env = production_env(port, tmp_path / "var", **{**broker, **overrides})
+        server = gunicorn(env, tmp_path, port, ready_path="/healthz")
         return server, f"http://127.0.0.1:{port}"
 
     return start
