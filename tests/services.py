@@ -9,7 +9,11 @@ import os
 import socket
 
 POSTGRES = ("PostgreSQL", "127.0.0.1", 5432)
-REDIS = ("Redis", "127.0.0.1", 6379)
+#: A session running the suite beside another one gives each its own Redis server
+#: (``TEST_REDIS_PORT``) and test database (``TEST_DB_NAME``), so neither clears the
+#: other's caches or drops its database.
+REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+REDIS = ("Redis", "127.0.0.1", REDIS_PORT)
 
 REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
 

@@ -20,7 +20,7 @@ os.environ["DATABASE_URL"] = (
 )
 if HAS_REDIS:
     # Databases 8 (cache), 9 (sessions) and 10 (rate limits) are the suite's own.
-    os.environ["REDIS_URL"] = TEST_REDIS_URL = "redis://127.0.0.1:6379/8"
+    os.environ["REDIS_URL"] = TEST_REDIS_URL = f"redis://127.0.0.1:{services.REDIS_PORT}/8"
 else:
     os.environ.pop("REDIS_URL", None)
 # Tasks run in-process; the end-to-end tests start a real worker with a real broker.
@@ -43,4 +43,4 @@ from config.settings import DATABASES  # noqa: E402
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # Argon2 is the production hasher; the tests need a fast one.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-DATABASES["default"]["TEST"] = {"NAME": "test_passwordless"}
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "test_passwordless")}

@@ -19,6 +19,8 @@ from typing import Any
 import requests
 from aiosmtpd.controller import Controller
 
+from tests import services
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -132,7 +134,7 @@ def production_env(port: int, var_dir: Path, **overrides: str) -> dict[str, str]
     return project_env(
         **{
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-            "REDIS_URL": "redis://127.0.0.1:6379/11",
+            "REDIS_URL": f"redis://127.0.0.1:{services.REDIS_PORT}/11",
             "CELERY_BROKER_URL": "memory://",
             "SITE_URL": f"http://127.0.0.1:{port}",
             "SECRET_KEY": "production-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
