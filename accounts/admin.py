@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -29,8 +31,22 @@ class UserSessionInline(admin.TabularInline):  # type: ignore[type-arg]
         return super().get_queryset(request).filter(ended_at=None)
 
 
+#: What only a superuser may set: each of them can grant every other right.
+SUPERUSER_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
+def is_privileged(user: User) -> bool:
+    """A staff member or superuser: their account can grant rights, and their address is the
+    credential to it, so only a superuser may change it or act on it."""
+    return user.is_staff or user.is_superuser
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
+    """Django's permissions decide, and above them one rule: only a superuser may change a
+    staff or superuser account, or anyone's rights. The change form, the password form,
+    deletion and every action enforce it, so a crafted POST cannot go around the page."""
+
     add_form = UserCreationAdminForm
     form = UserChangeAdminForm
     ordering = ("email",)
@@ -59,10 +75,56 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
 
     inlines = (UserSessionInline,)
 
-    @admin.action(description="Email a sign-in code and link")
+    # Who may change whom.
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self.may_manage(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self.may_manage(request, obj)
+
+    def may_manage(self, request: HttpRequest, user: User | None) -> bool:
+        return user is None or _is_superuser(request) or not is_privileged(user)
+
+    def manageable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        """The selected accounts this admin may act on; the others are reported, not touched."""
+        if _is_superuser(request):
+            return queryset
+        allowed = queryset.filter(is_staff=False, is_superuser=False)
+        skipped = queryset.count() - allowed.count()
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {skipped} staff account(s): only a superuser may act on them.",
+                messages.WARNING,
+            )
+        return allowed
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and not _is_superuser(request):
+            # Read-only fields are not in the form at all: a crafted POST cannot set them.
+            return (*fields, *SUPERUSER_FIELDS)
+        return fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
+        if obj is None or _is_superuser(request):
+            return super().get_fieldsets(request, obj)  # without an object: the add form
+        # Others see the rights read-only; the long list of permissions is left out.
+        return tuple(
+            (
+                name,
+                {**options, "fields": [f for f in options["fields"] if f != "user_permissions"]},
+            )
+            for name, options in self.fieldsets
+        )
+
+    # Actions: each needs the change permission, and skips staff for a non-superuser.
+
+    @admin.action(description="Email a sign-in code and link", permissions=["change"])
     def email_sign_in_link(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         sent = 0
-        for user in queryset.filter(is_active=True):
+        for user in self.manageable(request, queryset).filter(is_active=True):
             try:
                 start_sign_in(user.email)
                 sent += 1
@@ -70,14 +132,17 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
                 self.message_user(request, f"{user.email}: {error.message}", messages.WARNING)
         self.message_user(request, f"Sent {sent} sign-in email(s).", messages.SUCCESS)
 
-    @admin.action(description="Sign out everywhere (every device and API token)")
+    @admin.action(
+        description="Sign out everywhere (every device and API token)", permissions=["change"]
+    )
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        ended = sum(end_all_sessions(user, reason="admin") for user in queryset)
+        users = self.manageable(request, queryset)
+        ended = sum(end_all_sessions(user, reason="admin") for user in users)
         self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)
 
-    @admin.action(description="Deactivate (and sign out everywhere)")
+    @admin.action(description="Deactivate (and sign out everywhere)", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        users = list(queryset.filter(is_active=True))
+        users = list(self.manageable(request, queryset).filter(is_active=True))
         for user in users:
             user.is_active = False
             user.save(update_fields=["is_active"])  # the app's receiver ends every session
@@ -85,7 +150,10 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
 
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
@@ -98,3 +166,7 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
         ),
     )
     readonly_fields = ("last_login", "date_joined")
+
+
+def _is_superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_superuser", False))

@@ -142,10 +142,11 @@ def percentile(values: list[float], q: int) -> float:
 LIVE_REQUESTS = """
 INSERT INTO passwordless_loginrequest (
     id, public_id, email, status, delivery, attempts, sends, created_at, expires_at, sent_at,
-    requester_ip, user_agent, next_url, binding_hash, match_choices, approver_user_agent)
+    requester_ip, user_agent, next_url, binding_hash, match_number, code_challenge,
+    approver_user_agent)
 SELECT i, md5(i::text || random()::text), 'live' || i || '@bench.example', 'pending', 'sent',
     0, 1, t, t + interval '20 minutes', t, '192.0.2.1', 'Mozilla/5.0 (bench)', '',
-    md5(random()::text) || md5(random()::text), '12,34,56', ''
+    md5(random()::text) || md5(random()::text), 12, '', ''
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i,
     LATERAL (SELECT now() - random() * interval '5 minutes' AS t) AS created
 """
@@ -155,13 +156,13 @@ FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i,
 EXPIRED_REQUESTS = """
 INSERT INTO passwordless_loginrequest (
     id, public_id, email, status, delivery, attempts, sends, created_at, expires_at, sent_at,
-    completed_at, requester_ip, user_agent, next_url, binding_hash, match_choices,
-    approver_user_agent)
+    completed_at, requester_ip, user_agent, next_url, binding_hash, match_number,
+    code_challenge, approver_user_agent)
 SELECT i, md5(i::text || random()::text), 'old' || i || '@bench.example',
     (ARRAY['signed_in', 'pending', 'ended', 'locked'])[1 + i %% 4], 'sent', 0, 1,
     t, t + interval '10 minutes', t, CASE WHEN i %% 4 = 1 THEN NULL ELSE t END,
     '192.0.2.1', 'Mozilla/5.0 (bench)', '', md5(random()::text) || md5(random()::text),
-    '12,34,56', ''
+    12, '', ''
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i,
     LATERAL (SELECT now() - interval '8 days' - (%(last_id)s::bigint - i) * interval '50 ms'
         AS t) AS created

@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
-from . import crypto
+from . import clock, crypto
 from .addresses import mask_email, normalize_email
 from .conf import app_settings
 
@@ -161,6 +161,29 @@ class DefaultAdapter:
             "new_sign_in", getattr(user, user.get_email_field_name()), context
         )
 
+    def enqueue_email_changed_email(self, user: AbstractBaseUser, old_email: str) -> None:
+        """Queue the notice to the address the account had, after the change commits.
+
+        The task carries the old address itself (see ``tasks.send_email_changed_email``).
+        With ``PASSWORDLESS_MAIL_QUEUE = "sync"`` it is sent in the request, after commit.
+        """
+        pk = user.pk
+        if app_settings.MAIL_QUEUE == "sync":
+            transaction.on_commit(lambda: _notify_now(pk, old_email))
+            return
+        from .tasks import queue_email_changed_email
+
+        transaction.on_commit(lambda: queue_email_changed_email(pk, old_email))
+
+    def send_email_changed_email(self, user: AbstractBaseUser, old_email: str) -> None:
+        """Tell ``old_email`` that the account's address changed, and to which (masked)."""
+        context = {
+            "masked_email": mask_email(getattr(user, user.get_email_field_name()) or ""),
+            "when": clock.now(),
+            "site_url": app_settings.SITE_URL,
+        }
+        self.send_templated_email("email_changed", old_email, context)
+
     def send_templated_email(self, name: str, to: str, context: dict[str, Any]) -> None:
         """One email from ``passwordless/email/<name>_subject.txt``, ``_body.txt`` and
         ``_body.html``: a project overrides the templates to change the words."""
@@ -209,6 +232,18 @@ def _deliver_now(login_request_id: int) -> None:
         deliver_login_email(login_request_id)
     except DeliveryDeferred:
         logger.warning("sign-in email not sent now: request=%s", login_request_id)
+
+
+def _notify_now(user_id: object, old_email: str) -> None:
+    """Send the address-change notice in-process; a failure is logged, not raised."""
+    from .tasks import send_email_changed_email
+
+    try:
+        send_email_changed_email(user_id, old_email)
+    except Exception as exc:
+        logger.warning(
+            "email-change notice not sent: user=%s error=%s", user_id, type(exc).__name__
+        )
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 """Read-only admin views of requests, events and signed-in devices, and a small dashboard.
 
 No page, list or export shows a code, token or hash: the hashed fields are simply
-never listed. Actions call the service layer.
+never listed. Actions call the service layer, and each declares the permission it needs.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -173,9 +174,39 @@ class UserSessionAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     actions = ("end_sessions",)
 
-    @admin.action(description="End the selected sessions (sign those devices out)")
+    def has_end_permission(self, request: HttpRequest) -> bool:
+        """Ending a device changes its row: Django's change permission on sessions, which
+        this read-only admin otherwise never uses."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+    @admin.action(
+        description="End the selected sessions (sign those devices out)", permissions=["end"]
+    )
     def end_sessions(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
-        rows = list(queryset.filter(ended_at=None).select_related("family", "user"))
-        for row in rows:
+        rows = queryset.filter(ended_at=None)
+        if not getattr(request.user, "is_superuser", False):
+            # Only a superuser acts on staff accounts: their sessions are theirs too.
+            allowed = rows.exclude(_privileged_users())
+            skipped = rows.count() - allowed.count()
+            if skipped:
+                self.message_user(
+                    request,
+                    f"Skipped {skipped} session(s) of staff: only a superuser may end them.",
+                    messages.WARNING,
+                )
+            rows = allowed
+        ended = list(rows.select_related("family", "user"))
+        for row in ended:
             services.end_session(row, reason="admin")
-        self.message_user(request, f"Ended {len(rows)} session(s).", messages.SUCCESS)
+        self.message_user(request, f"Ended {len(ended)} session(s).", messages.SUCCESS)
+
+
+def _privileged_users() -> Q:
+    """Sessions of staff or superusers, for the flags the user model has."""
+    names = {field.name for field in get_user_model()._meta.get_fields()}
+    privileged = Q(pk__in=[])
+    for flag in ("is_staff", "is_superuser"):
+        if flag in names:
+            privileged |= Q(**{f"user__{flag}": True})
+    return privileged

@@ -152,10 +152,18 @@ class AppSettings:
         return bool(self._get("CROSS_DEVICE_APPROVAL", True))
 
     @property
-    def APPROVAL_PAUSE(self) -> timedelta:
-        """After a wrong number, how long approving from another device is off for that
-        address (1 hour): a guesser gets one try in three per hour, not per email."""
-        return _seconds(self._get("APPROVAL_PAUSE", 3600))
+    def APPROVAL_FAILURE_LIMIT(self) -> int:
+        """Wrong numbers typed on approval pages for one address, across requests, after
+        which approving from another device is off until that address signs in by code or
+        by a link in the browser that asked (3): a guesser's whole chance is 3 in 100."""
+        return int(self._get("APPROVAL_FAILURE_LIMIT", 3))
+
+    @property
+    def TRUSTED_DEVICE_LIFETIME(self) -> timedelta:
+        """How long a browser that signed in stays trusted for its address (365 days): its
+        own sends and codes are then judged by budgets that an attacker flooding the
+        address cannot spend (OWASP's device cookies against lockout)."""
+        return _seconds(self._get("TRUSTED_DEVICE_LIFETIME", 365 * 24 * 3600))
 
     @property
     def ADMIN_PASSWORDS(self) -> bool:
@@ -185,6 +193,13 @@ class AppSettings:
     def EVENT_RETENTION(self) -> timedelta:
         """Audit rows are deleted after this (90 days)."""
         return _seconds(self._get("EVENT_RETENTION", 90 * 24 * 3600))
+
+    @property
+    def RATE_LIMITED_EVENT_WINDOW(self) -> timedelta:
+        """Refusals by a rate limit are audited as one ``rate_limited`` row per reason,
+        client and window of this length, with a count (1 hour): a flood of refused
+        requests must not become a flood of rows."""
+        return _seconds(self._get("RATE_LIMITED_EVENT_WINDOW", 3600))
 
     # JSON API and JWT.
 
@@ -228,8 +243,10 @@ class AppSettings:
     @property
     def REFRESH_REUSE_GRACE(self) -> timedelta:
         """A refresh token presented again this soon after its rotation gets the same
-        successor pair (two tabs refreshing at once), not a revoked family (30 s)."""
-        return _seconds(self._get("REFRESH_REUSE_GRACE", 30))
+        successor pair (a client retrying a refresh whose answer it lost, two tabs at
+        once), not a revoked family (10 s). As short as the client's retry needs
+        (RFC 9700 §4.14.2): inside it, a stolen copy is indistinguishable from a retry."""
+        return _seconds(self._get("REFRESH_REUSE_GRACE", 10))
 
     @property
     def TOKEN_CACHE(self) -> str:
@@ -261,7 +278,8 @@ class AppSettings:
 
     @property
     def SESSION_CACHE(self) -> str:
-        """Cache alias that flags ended sessions for every process (``default``)."""
+        """Cache alias that remembers, for every process, whether each session has ended;
+        the database row decides (``default``)."""
         return str(self._get("SESSION_CACHE", "default"))
 
     @property

@@ -8,14 +8,28 @@ and a code from one request never completes another.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import re
 import secrets
 
 from django.utils.crypto import salted_hmac
 
 from .conf import app_settings
 
-__all__ = ["codes_match", "hash_binding", "hash_code", "hash_token", "mint_code", "mint_token"]
+__all__ = [
+    "codes_match",
+    "hash_binding",
+    "hash_code",
+    "hash_device",
+    "hash_token",
+    "is_code_challenge",
+    "is_code_verifier",
+    "mint_code",
+    "mint_token",
+    "pkce_matches",
+]
 
 #: Bytes of randomness in a link token: 256 bits, well above ASVS's 128.
 TOKEN_BYTES = 32
@@ -54,6 +68,36 @@ def hash_binding(binding: str) -> str:
     return _digest("binding", binding)
 
 
+def hash_device(device_id: str, email: str) -> str:
+    """The signature of a trusted-device cookie: its random id, bound to one address."""
+    return _digest("device", f"{device_id}:{email}")
+
+
 def codes_match(expected_digest: str, candidate_digest: str) -> bool:
     """Compare two digests in constant time."""
     return hmac.compare_digest(expected_digest, candidate_digest)
+
+
+#: RFC 7636 §4.1: a verifier is 43 to 128 unreserved characters; §4.2: its S256
+#: challenge is the unpadded base64url of its SHA-256, always 43 characters.
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def is_code_verifier(value: str) -> bool:
+    return bool(_VERIFIER.match(value))
+
+
+def is_code_challenge(value: str) -> bool:
+    return bool(_CHALLENGE.match(value))
+
+
+def pkce_matches(challenge: str, verifier: str) -> bool:
+    """Whether ``verifier`` is the one whose S256 challenge is ``challenge`` (RFC 7636 §4.6),
+    compared in constant time. ``plain`` is not supported: it would put the proof itself
+    on the wire at the start."""
+    if not challenge or not is_code_verifier(verifier):
+        return False
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    derived = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return hmac.compare_digest(challenge, derived)

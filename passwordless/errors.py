@@ -44,16 +44,34 @@ _CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
             "Approve the sign-in on the device that asked, or enter the code here."
         ),
     ),
-    "pick_missing": (
-        400,
-        _("Nothing was approved. Pick the number shown on the device that asked to sign in."),
+    "client_mismatch": (
+        403,
+        _(
+            "Only the client that started this sign-in can complete it: send the "
+            "code_verifier of the code_challenge it sent, or use the browser that asked."
+        ),
     ),
-    "approval_paused": (
+    "number_missing": (
+        400,
+        _(
+            "Nothing was approved. Type the 2-digit number shown on the device "
+            "that asked to sign in."
+        ),
+    ),
+    "number_wrong": (
+        400,
+        _(
+            "That isn't the number shown on the device that asked, so nothing was "
+            "approved. Wrong numbers left before approving from another device turns off "
+            "for this account: {attempts_left}."
+        ),
+    ),
+    "approval_off": (
         423,
         _(
-            "Approving from another device is paused for this account after a wrong number. "
-            "Enter the code from the email here instead, "
-            "or open the link on the device that asked."
+            "Approving from another device is off for this account, after too many "
+            "wrong numbers. Enter the code from the email here instead, or open the link "
+            "on the device that asked. Signing in either way turns approving back on."
         ),
     ),
     "rate_limited": (429, _("Too many attempts. Try again in {wait}.")),

@@ -19,7 +19,14 @@ from .client import client_ip, rate_key_for_ip
 from .conf import app_settings
 from .errors import SignInError
 
-__all__ = ["check_poll", "check_send", "check_verify", "rate_period"]
+__all__ = [
+    "check_poll",
+    "check_send",
+    "check_verify",
+    "count_device_failure",
+    "device_failures_exhausted",
+    "rate_period",
+]
 
 logger = logging.getLogger("passwordless")
 
@@ -36,16 +43,52 @@ def rate_period(rate: str) -> int:
     return int(match.group(2) or 1) * _UNITS[match.group(3)]
 
 
-def check_send(request: HttpRequest | None, email: str) -> None:
+def check_send(request: HttpRequest | None, email: str, device: str | None = None) -> None:
     """Raise ``rate_limited`` if one more email to ``email`` from this client is too many.
 
     The client's own limit is checked first, so that requests it refuses do
-    not eat into the budget of the address they target.
+    not eat into the budget of the address they target. A trusted ``device`` of
+    the address (``services.trusted_devices``) has the address's rates to itself,
+    so that others flooding the address cannot spend them.
     """
     if request is not None:
         _enforce("send-ip", rate_key_for_ip(client_ip(request)), app_settings.SEND_RATES_PER_IP)
+    if device is not None:
+        _enforce("send-device", device, app_settings.SEND_RATES_PER_EMAIL)
+        return
     digest = hashlib.sha256(email.encode()).hexdigest()
     _enforce("send-email", digest, app_settings.SEND_RATES_PER_EMAIL)
+
+
+def _device_failure_usage(device: str, increment: bool) -> dict[str, int] | None:
+    rate = f"{app_settings.FAILURE_LIMIT}/h"
+    try:
+        usage: dict[str, int] | None = get_usage(
+            None,
+            group="passwordless.device-failures",
+            key=lambda *_: device,
+            rate=rate,
+            increment=increment,
+        )
+    except Exception as exc:
+        logger.error("rate-limit cache unreachable: %s", type(exc).__name__)
+        raise SignInError("service_unavailable") from exc
+    return usage
+
+
+def device_failures_exhausted(device: str) -> bool:
+    """Whether a trusted device typed ``FAILURE_LIMIT`` wrong codes this hour; then it is
+    judged like any other browser until the hour is over."""
+    usage = _device_failure_usage(device, increment=False)
+    if usage is None:  # RATELIMIT_ENABLE is off
+        return False
+    if usage["limit"] == 0 and usage["time_left"] == -1:
+        raise SignInError("service_unavailable")
+    return usage["count"] >= usage["limit"]
+
+
+def count_device_failure(device: str) -> None:
+    _device_failure_usage(device, increment=True)
 
 
 def check_verify(request: HttpRequest | None) -> None:

@@ -54,7 +54,7 @@ class LinkConfirmView(View):
     """After a link: one click in the browser that asked; elsewhere, approve or type the code.
 
     Nothing here changes state on GET, and no POST changes anything without an
-    explicit choice: the button of the browser that asked, a picked number, or
+    explicit choice: the button of the browser that asked, a typed number, or
     the code.
     """
 
@@ -81,14 +81,20 @@ class LinkConfirmView(View):
                 )
                 return redirect_signed_in(login_request)
             if action == "approve":
-                services.approve(self.token_hash, request.POST.get("pick"), request=request)
+                services.approve(self.token_hash, request.POST.get("number"), request=request)
                 self.request.session.pop(SESSION_LINK_KEY, None)
                 return render_page(request, "passwordless/link_approved.html", {})
             if action == "code":
                 return self.sign_in_here(request)
-            raise SignInError("pick_missing")
+            raise SignInError("number_missing")
         except SignInError as error:
-            if error.code in {"pick_missing", "browser_mismatch", "code_invalid"}:
+            if error.code in {
+                "number_missing",
+                "number_wrong",
+                "approval_off",
+                "browser_mismatch",
+                "code_invalid",
+            }:
                 try:
                     preview = services.preview_link_hash(self.token_hash, request)
                 except SignInError as dead:
@@ -125,9 +131,8 @@ class LinkConfirmView(View):
             "device": describe_user_agent(login_request.user_agent),
             "network": mask_ip(login_request.requester_ip),
             "requested_at": login_request.created_at,
-            "choices": login_request.shuffled_choices()
-            if app_settings.CROSS_DEVICE_APPROVAL
-            else [],
+            "approval": app_settings.CROSS_DEVICE_APPROVAL and not preview.approval_off,
+            "approval_off": preview.approval_off,
             "code_form": code_form or CodeForm(),
             "code_length": app_settings.CODE_LENGTH,
         }

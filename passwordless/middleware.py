@@ -1,8 +1,9 @@
-"""Server-side idle and absolute session timeouts, shorter for staff.
+"""Server-side idle and absolute session timeouts, shorter for staff, and ended devices.
 
 Place after ``AuthenticationMiddleware``. The session is written only when
 half of the idle window has passed since it was last renewed, so a busy
-session costs no store write per request.
+session costs no store write per request; whether its device was ended is one
+cache read (``tracking.is_ended``, which falls back to the database row).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from . import clock
 from .conf import app_settings
 from .errors import SignInError
 from .responses import json_error
-from .services import tracking
+from .services import tracking, trusted_devices
 from .services.sessions import (
     SESSION_LAST_SEEN_KEY,
     SESSION_SIGNED_IN_AT_KEY,
@@ -41,7 +42,10 @@ class SessionTimeoutMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.user.is_authenticated and not getattr(request, "auth_claims", None):
             self._enforce(request)
-        return self.get_response(request)
+        response = self.get_response(request)
+        # A sign-in in this request made the browser a trusted device of its address.
+        trusted_devices.write_cookie(request, response)
+        return response
 
     def _enforce(self, request: HttpRequest) -> None:
         session = request.session
@@ -56,15 +60,17 @@ class SessionTimeoutMiddleware:
             user = cast(AbstractBaseUser, request.user)
             session[SESSION_TRACKING_KEY] = tracking.track(request, user, "other").public_id
             session.set_expiry(int(idle))
-        elif isinstance(tracked, str) and tracking.is_ended(tracked):
-            sign_out(request, reason="ended")  # ended from another device, or by an admin
+        elif not isinstance(tracked, str):
+            # Its clocks run but no row tracks it: it could never be listed, nor ended.
+            sign_out(request, reason="untracked")
+        elif tracking.is_ended(tracked, request.user):
+            sign_out(request, reason="ended")  # from another device, by an admin, or row gone
         elif now - last_seen >= idle or now - signed_in_at >= absolute:
             sign_out(request, reason="timeout")
         elif now - last_seen >= idle / 2:
             session[SESSION_LAST_SEEN_KEY] = now
             session.set_expiry(int(idle))
-            if isinstance(tracked, str):
-                tracking.seen(tracked)
+            tracking.seen(tracked)
 
 
 def _dependency_errors() -> tuple[type[BaseException], ...]:

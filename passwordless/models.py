@@ -45,19 +45,20 @@ def is_public_id(value: object) -> bool:
     )
 
 
-def new_match_choices() -> str:
-    """Three distinct 2-digit numbers, the first of which is the right one.
+def new_match_number() -> int:
+    """The number the waiting device shows and the approving device must type: 00 to 99.
 
-    They are drawn once per request and kept, so reloading the approval page
-    always shows the same three: a page that drew new decoys each time would
-    give the right number away to anyone comparing two loads.
+    Typed, never offered as choices: a person, or a scanner that presses buttons, who
+    does not see the waiting device wins one time in a hundred, and an address gets
+    only ``APPROVAL_FAILURE_LIMIT`` wrong answers (``services.budget``).
     """
-    choices: list[int] = []
-    while len(choices) < 3:
-        n = 10 + secrets.randbelow(90)
-        if n not in choices:
-            choices.append(n)
-    return ",".join(map(str, choices))
+    return secrets.randbelow(100)
+
+
+def new_match_choices() -> str:
+    """The default of a field that migration 0001 created and 0003 removed; migrations
+    name it, so it stays importable."""
+    return ""
 
 
 class LoginRequestQuerySet(models.QuerySet["LoginRequest"]):
@@ -103,9 +104,12 @@ class LoginRequest(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     next_url = models.CharField(max_length=2000, blank=True)
     # Cross-device approval: the browser that asked holds the binding cookie (its
-    # keyed hash is here); the approving device must pick the right number.
+    # keyed hash is here); the approving device must type the number it shows.
     binding_hash = models.CharField(max_length=64, blank=True)
-    match_choices = models.CharField(max_length=8, default=new_match_choices, editable=False)
+    match_number = models.PositiveSmallIntegerField(default=new_match_number, editable=False)
+    # An API client that sent a PKCE-style challenge (RFC 7636, S256) proves with its
+    # verifier that it is the client that asked: a leaked link alone gets no tokens.
+    code_challenge = models.CharField(max_length=43, blank=True, editable=False)
     approved_at = models.DateTimeField(null=True, blank=True)
     approver_ip = models.GenericIPAddressField(null=True, blank=True)
     approver_user_agent = models.CharField(max_length=300, blank=True)
@@ -122,13 +126,9 @@ class LoginRequest(models.Model):
         return f"sign-in request {self.pk}"
 
     @property
-    def match_number(self) -> int:
-        """The number the waiting device shows."""
-        return int(self.match_choices.split(",")[0])
-
-    def shuffled_choices(self) -> list[int]:
-        """The three numbers in ascending order, so their order tells nothing."""
-        return sorted(int(n) for n in self.match_choices.split(","))
+    def match_text(self) -> str:
+        """The number as the waiting device shows it: always two digits (``07``)."""
+        return f"{self.match_number:02d}"
 
     def is_expired(self, at: datetime | None = None) -> bool:
         """Expired once the server clock reaches ``expires_at``."""
@@ -164,8 +164,10 @@ class FailureBudget(models.Model):
     email = models.EmailField(max_length=254, unique=True)
     failures = models.PositiveIntegerField(default=0)
     last_failure_at = models.DateTimeField(null=True, blank=True)
-    # After a wrong pick, approving from another device is paused for this address.
-    approval_blocked_until = models.DateTimeField(null=True, blank=True)
+    # Wrong numbers typed on approval pages, across requests. At the limit, approving
+    # from another device is off for this address until it signs in by code or by a
+    # link in the browser that asked (an approval does not count).
+    approval_failures = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"failure budget {self.pk}"
@@ -184,6 +186,7 @@ class AuthEvent(models.Model):
         LOCKED = "locked", "Request locked"
         RATE_LIMITED = "rate_limited", "Rate limited"
         SIGNED_OUT = "signed_out", "Signed out"
+        REFRESH_REUSED = "refresh_reused", "Refresh token reused"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reason = models.CharField(max_length=40, blank=True)
@@ -204,13 +207,20 @@ class AuthEvent(models.Model):
     # For cross-device events: both devices' user agents and masked addresses.
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=_now, editable=False, db_index=True)
+    # A flood past a rate limit is one row per client and window, counted here,
+    # not one row per refused request (see ``audit.record``). ``window`` is a keyed
+    # digest of (kind, reason, client, window start); NULL for every other event.
+    # Unique, so that concurrent refusals share one row.
+    count = models.PositiveIntegerField(default=1, editable=False)
+    window = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["kind", "created_at"], name="passwordless_event_kind_idx")]
 
     def __str__(self) -> str:
-        return f"{self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        times = f" x{self.count}" if self.count > 1 else ""
+        return f"{self.kind}{times} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
 class TokenFamily(models.Model):
@@ -254,8 +264,10 @@ class UserSession(models.Model):
     """One signed-in device of a user, as the person sees it on their sessions page.
 
     A browser session (its id is kept in the session, never the session key)
-    or an API client's token family. Ending one flags it in the shared cache, so
-    every web process refuses it on its next request.
+    or an API client's token family. Ending one sets ``ended_at``, the only truth
+    about it; the shared cache remembers that answer ("ended" is written at once),
+    so every web process refuses the session on its next request, and no loss of
+    cache data brings it back.
     """
 
     class Kind(models.TextChoices):

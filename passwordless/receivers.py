@@ -1,5 +1,7 @@
-"""When an account is deactivated or its address changes, every device is signed out
-in the same request: a session or token of the old state must not outlive it."""
+"""When an account is deactivated or its address changes, every device is signed out and
+every sign-in in flight ends, in the same request (and transaction, the admin's saves being
+atomic): a session, token or emailed code of the old state must not outlive it. An address
+change is also told to the old address."""
 
 from __future__ import annotations
 
@@ -30,14 +32,17 @@ def _after(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     before = getattr(instance, "_passwordless_before", None)
     if created or not before:
         return
-    from .services.tracking import end_all_sessions
+    from .services.accounts import account_changed
 
-    email_changed = before[0] != getattr(instance, sender.get_email_field_name())
+    old_email = before[0]
+    email_changed = old_email != getattr(instance, sender.get_email_field_name())
     deactivated = len(before) > 1 and before[1] and not getattr(instance, "is_active", True)
-    if deactivated:
-        end_all_sessions(instance, reason="deactivated")
-    elif email_changed:
-        end_all_sessions(instance, reason="email_changed")
+    if deactivated or email_changed:
+        account_changed(
+            instance,
+            reason="deactivated" if deactivated else "email_changed",
+            old_email=old_email if email_changed else None,
+        )
 
 
 def connect() -> None:

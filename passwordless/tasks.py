@@ -1,4 +1,5 @@
-"""Celery tasks. Their messages carry a row id only: never a code, link or address."""
+"""Celery tasks. Their messages carry a row id, never a code or link, and no address but
+the one that only the address-change notice can be sent to (``send_email_changed_email``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from . import services
-from .services.delivery import DeliveryDeferred
+from .addresses import mask_email
+from .services.delivery import DeliveryDeferred, is_permanent_failure
 
-__all__ = ["purge", "queue_login_email", "send_login_email", "sweep_outbox"]
+__all__ = [
+    "purge",
+    "queue_email_changed_email",
+    "queue_login_email",
+    "send_email_changed_email",
+    "send_login_email",
+    "sweep_outbox",
+]
 
 logger = logging.getLogger("passwordless")
 
@@ -65,6 +74,45 @@ def send_new_sign_in_email(user_session_id: int) -> None:
     user_session = UserSession.objects.select_related("user").filter(pk=user_session_id).first()
     if user_session is not None:
         get_adapter().send_new_sign_in_email(user_session)
+
+
+@shared_task(name="passwordless.send_email_changed_email", **MAIL_TASK_OPTIONS)
+def send_email_changed_email(user_id: Any, old_email: str) -> None:
+    """Tell the address an account had that the account's address was changed.
+
+    The only task whose message holds an address. Once the change commits no row
+    holds the old address, and keeping it at rest (in the audit trail, say) only to
+    send one notice would store full addresses where we store masked ones. An address
+    is not a secret (knowing it signs nobody in), so it travels, only as far as the broker.
+    Failures re-raise by class name only: an SMTP error's text can hold the address.
+    """
+    from django.contrib.auth import get_user_model
+
+    from .adapter import get_adapter
+
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    if user is None:
+        return
+    try:
+        get_adapter().send_email_changed_email(user, old_email)
+    except Exception as exc:
+        if is_permanent_failure(exc):
+            logger.warning("email-change notice refused: user=%s", user_id)
+            return
+        raise DeliveryDeferred(type(exc).__name__) from None
+
+
+def queue_email_changed_email(user_id: Any, old_email: str) -> None:
+    """Put the address-change notice on the broker; a refusal is logged, not raised.
+
+    Monitoring (events, Flower) shows the masked address, never the full one.
+    """
+    try:
+        send_email_changed_email.apply_async(
+            (user_id, old_email), argsrepr=repr((user_id, mask_email(old_email)))
+        )
+    except Exception:
+        logger.warning("could not queue the email-change notice: user=%s", user_id)
 
 
 def queue_login_email(login_request_id: int, expires_at: datetime) -> bool:

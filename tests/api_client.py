@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from typing import Any
 
 import requests
+
+
+def challenge_of(verifier: str) -> str:
+    """RFC 7636 §4.2: the S256 challenge of a verifier."""
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class ApiClient:
@@ -14,6 +23,8 @@ class ApiClient:
         self.session = requests.Session()
         self.session.headers.update(headers)
         self.browser = browser
+        # Each client keeps the PKCE verifier of its sends (RFC 7636), as an app would.
+        self.verifier = secrets.token_urlsafe(48)
         self.csrf_token: str | None = None
         if browser:
             self.csrf_token = self.get("/api/auth/csrf").json()["csrf_token"]
@@ -55,8 +66,11 @@ class ApiClient:
 
     # The flow.
 
-    def send(self, email: str) -> requests.Response:
-        return self.post("/api/auth/send", {"email": email})
+    def send(self, email: str, *, pkce: bool = True) -> requests.Response:
+        body = {"email": email}
+        if pkce:
+            body.update(code_challenge=challenge_of(self.verifier), code_challenge_method="S256")
+        return self.post("/api/auth/send", body)
 
     def verify_code(self, request_id: str, code: str, mode: str = "jwt") -> requests.Response:
         response = self.post(
@@ -65,8 +79,18 @@ class ApiClient:
         self.refresh_csrf()
         return response
 
-    def verify_link(self, token: str, mode: str = "jwt") -> requests.Response:
-        response = self.post("/api/auth/verify/link", {"token": token, "mode": mode})
+    def verify_link(
+        self, token: str, mode: str = "jwt", verifier: str | None = None
+    ) -> requests.Response:
+        body = {"token": token, "mode": mode, "code_verifier": verifier or self.verifier}
+        response = self.post("/api/auth/verify/link", body)
+        self.refresh_csrf()
+        return response
+
+    def collect(self, request_id: str, mode: str = "jwt") -> requests.Response:
+        """Collect an approval given on another device, with this client's verifier."""
+        body = {"mode": mode, "code_verifier": self.verifier}
+        response = self.post(f"/api/auth/requests/{request_id}", body)
         self.refresh_csrf()
         return response
 

@@ -73,9 +73,10 @@ class Browser:
         """The one-click button, offered only to the browser that asked."""
         return self.post("/auth/link/", {"action": "sign_in"})
 
-    def approve(self, pick: str | int) -> requests.Response:
-        """Pick a number on the approval page of another browser or device."""
-        return self.post("/auth/link/", {"action": "approve", "pick": str(pick)})
+    def approve(self, number: str | int) -> requests.Response:
+        """Type a number on the approval page of another browser or device."""
+        text = number if isinstance(number, str) else f"{number:02d}"
+        return self.post("/auth/link/", {"action": "approve", "number": text})
 
     def sign_in_here(self, code: str) -> requests.Response:
         return self.post("/auth/link/", {"action": "code", "code": code})

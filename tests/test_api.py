@@ -213,10 +213,14 @@ def test_poll_signs_in_the_api_client_after_approval_exactly_once(
     phone.open_link(mailbox("erin@example.org").link)
     assert phone.approve(number).status_code == 200
 
-    first = app.get(f"/api/auth/requests/{request_id}?mode=jwt")
+    # The poll's URL holds only the request id: it says "approved" and hands out nothing.
+    polled = app.get(f"/api/auth/requests/{request_id}?mode=jwt")
+    assert polled.status_code == 200 and polled.json()["status"] == "approved"
+    assert "access" not in polled.json()
+    first = app.collect(request_id)
     assert first.status_code == 200
     assert first.json()["status"] == "signed_in" and "access" in first.json()
-    second = app.get(f"/api/auth/requests/{request_id}?mode=jwt")
+    second = app.collect(request_id)
     assert second.status_code == 409  # the pair is given once
     assert AuthEvent.objects.filter(kind="signed_in", method="approval").count() == 1
 

@@ -34,9 +34,11 @@ class World:
     def __init__(self, site: str, mailbox: Mailbox, settings: Any, clock: FrozenClock) -> None:
         self.site, self.mailbox, self.settings, self.clock = site, mailbox, settings, clock
         self.count = 0
+        # The app: one client, with one PKCE verifier, sends and completes its requests.
+        self.app = ApiClient(site)
 
     def api(self, **kwargs: Any) -> ApiClient:
-        return ApiClient(self.site, **kwargs)
+        return ApiClient(self.site, **kwargs) if kwargs else self.app
 
     def started(self) -> tuple[str, Delivered]:
         """A fresh request: its id, and the mail that came for it."""
@@ -106,15 +108,27 @@ def _end_own_session(w: World) -> requests.Response:
     return w.api().delete(f"/api/auth/sessions/{session['id']}", bearer)
 
 
+def _collect(w: World, make: Callable[[], tuple[str, Delivered]]) -> requests.Response:
+    return w.api().collect(make()[0])
+
+
+def _approved(w: World) -> tuple[str, Delivered]:
+    request_id, delivered = w.started()
+    phone = Browser(w.site)
+    phone.open_link(delivered.link)
+    phone.approve(LoginRequest.objects.get(public_id=request_id).match_text)
+    return request_id, delivered
+
+
 def _approved_then_disabled(w: World) -> requests.Response:
     request_id, delivered = w.started()
     phone = Browser(w.site)
     phone.open_link(delivered.link)
-    phone.approve(LoginRequest.objects.get(public_id=request_id).match_number)
+    phone.approve(LoginRequest.objects.get(public_id=request_id).match_text)
     from accounts.models import User
 
     User.objects.create_user(delivered.message.to[0], is_active=False)
-    return _poll(w, request_id)
+    return w.api().collect(request_id)
 
 
 def _signed_in(w: World) -> dict[str, Any]:
@@ -159,11 +173,27 @@ SCENARIOS: dict[tuple[str, str, int], Scenario] = {
     ("get", "/api/auth/requests/{request_id}", 400): lambda w: w.api().get(
         f"/api/auth/requests/{w.started()[0]}?mode=cookie"
     ),
-    ("get", "/api/auth/requests/{request_id}", 403): _approved_then_disabled,
+    # Approved, and polled in session mode by a client without the binding cookie.
+    ("get", "/api/auth/requests/{request_id}", 403): lambda w: w.api().get(
+        f"/api/auth/requests/{_approved(w)[0]}"
+    ),
+    ("post", "/api/auth/requests/{request_id}", 403): _approved_then_disabled,
+    # GET polls and POST collects: any other method is refused.
+    ("get", "/api/auth/requests/{request_id}", 405): lambda w: w.api().delete(
+        "/api/auth/requests/unknown"
+    ),
+    ("post", "/api/auth/requests/{request_id}", 405): lambda w: w.api().session.put(
+        f"{w.site}/api/auth/requests/unknown", timeout=20
+    ),
     ("get", "/api/auth/requests/{request_id}", 404): lambda w: _poll(w, "unknown"),
     ("get", "/api/auth/requests/{request_id}", 409): lambda w: _poll(w, w.used()[0]),
     ("get", "/api/auth/requests/{request_id}", 410): lambda w: _poll(w, w.expired()[0]),
     ("get", "/api/auth/requests/{request_id}", 423): lambda w: _poll(w, w.locked()[0]),
+    ("post", "/api/auth/requests/{request_id}", 200): lambda w: _collect(w, lambda: _approved(w)),
+    ("post", "/api/auth/requests/{request_id}", 404): lambda w: w.api().collect("unknown"),
+    ("post", "/api/auth/requests/{request_id}", 409): lambda w: _collect(w, w.used),
+    ("post", "/api/auth/requests/{request_id}", 410): lambda w: _collect(w, w.expired),
+    ("post", "/api/auth/requests/{request_id}", 423): lambda w: _collect(w, w.locked),
     ("get", "/api/auth/me", 200): lambda w: w.api().me(_signed_in(w)["access"]),
     ("get", "/api/auth/me", 401): lambda w: w.api().me(),
     ("post", "/api/auth/token/refresh", 200): lambda w: w.api().post(

@@ -53,7 +53,9 @@ def test_send_limit_per_client_and_its_configuration(site: str, settings: Any) -
     ]
 
 
-def test_verify_limit_per_client(site: str, mailbox: Mailbox, settings: Any) -> None:
+def test_verify_limit_per_client(
+    site: str, mailbox: Mailbox, settings: Any, rate_clock: RateLimitClock
+) -> None:
     settings.PASSWORDLESS_VERIFY_RATES_PER_IP = "8/5m"
     browser = Browser(site)
     browser.start("guess@example.org")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
@@ -13,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from passwordless.models import AuthEvent, LoginRequest
+from passwordless.models import AuthEvent, FailureBudget, LoginRequest
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
 
@@ -48,8 +49,8 @@ def _number_on(page: str) -> str:
     return match.group(1)
 
 
-def _choices_on(page: str) -> list[str]:
-    return re.findall(r'name="pick" value="(\d\d)"', page)
+def _asks_for_a_number(page: str) -> bool:
+    return 'name="number"' in page and 'name="pick"' not in page
 
 
 def _start(site: str, mailbox: Mailbox, email: str = "alice@example.org") -> tuple[Browser, str]:
@@ -65,9 +66,10 @@ def test_scanners_open_and_submit_and_burn_nothing(site: str, mailbox: Mailbox) 
         assert scanner.head(link).status_code == 302
         page = scanner.session.get(link, timeout=20)  # follows the redirect
         assert page.status_code == 200
-        assert "Approve the sign-in on the device that asked?" in page.text
+        assert "Did you ask to sign in on another device?" in page.text
+        assert _asks_for_a_number(page.text)
         assert 'value="sign_in"' not in page.text  # the one-click button is not for it
-        # A crawler that submits every form it finds, without clicking a number.
+        # A crawler that submits every form it finds as it is, without typing anything.
         parser = _Forms()
         parser.feed(page.text)
         assert len(parser.forms) == 2
@@ -97,7 +99,7 @@ def test_same_browser_signs_in_with_one_click(site: str, mailbox: Mailbox) -> No
     page = browser.session.get(link, timeout=20)
     assert "Sign in as a***@example.org?" in page.text
     assert "requested from" in page.text and "UTC" in page.text
-    assert 'value="sign_in"' in page.text and 'name="pick"' not in page.text
+    assert 'value="sign_in"' in page.text and 'name="number"' not in page.text
     assert browser.confirm_link().headers["Location"] == "/"
     assert browser.signed_in_as() == "alice@example.org"
 
@@ -108,10 +110,14 @@ def test_cross_device_approval_signs_in_only_the_waiting_device(
     laptop, link = _start(site, mailbox)
     number = _number_on(laptop.session.get(f"{site}/auth/code/", timeout=20).text)
     phone = Browser(site, **{"User-Agent": PHONE})
-    page = phone.session.get(link, timeout=20)
-    choices = _choices_on(page.text)
-    assert len(choices) == 3 and number in choices
-    assert _choices_on(phone.session.get(f"{site}/auth/link/", timeout=20).text) == choices
+    page = phone.session.get(link, timeout=20).text
+    assert _asks_for_a_number(page) and number not in re.sub(r"\d\d:\d\d", "", page)
+    # Before anything else, the page says which device and network asked, and what to do
+    # for a person who did not ask.
+    asked = page.index('class="asked"')
+    assert asked < page.index('name="number"') and asked < page.index('name="code"')
+    assert "on network 127.0.0.0/24 asked to sign in as a***@example.org" in page
+    assert "If that wasn't you, close this page." in page
 
     approved = phone.approve(number)
     assert approved.status_code == 200
@@ -130,30 +136,136 @@ def test_cross_device_approval_signs_in_only_the_waiting_device(
     assert AuthEvent.objects.filter(kind="approved").count() == 1
 
 
-def test_a_wrong_pick_locks_and_both_devices_say_so(
+def test_a_wrong_number_approves_nothing_and_leaves_the_request_usable(
+    site: str, mailbox: Mailbox
+) -> None:
+    laptop, link = _start(site, mailbox)
+    number = _number_on(laptop.get("/auth/code/").text)
+    wrong = f"{(int(number) + 1) % 100:02d}"
+    phone = Browser(site)
+    phone.open_link(link)
+    refused = phone.approve(wrong)
+    assert refused.status_code == 400
+    assert "nothing was approved" in html.unescape(refused.text)
+    assert "turns off for this account: 2." in refused.text
+    assert laptop.poll().json()["status"] == "pending"
+    assert laptop.signed_in_as() is None and phone.signed_in_as() is None
+    # Typing with spaces around, or without the leading zero, is the same number.
+    assert phone.approve(f" {int(number)} ").status_code == 200
+    assert laptop.poll().json()["status"] == "signed_in"
+
+
+def _scanner_fills_every_field(scanner: Browser, link: str, rounds: int) -> list[int]:
+    """A crawler that fills every text field of every form with 00, 01, 02… in turn
+    and submits it: the statuses of its approval answers."""
+    statuses = []
+    for n in range(rounds):
+        page = scanner.session.get(link, timeout=20)
+        parser = _Forms()
+        parser.feed(page.text)
+        for form in parser.forms:
+            fields = {
+                k: (f"{n:02d}" if k in ("number", "code") else v)
+                for k, v in form["fields"].items()
+            }
+            answer = scanner.post(form["action"], fields, token=fields["csrfmiddlewaretoken"])
+            if fields.get("action") == "approve":
+                statuses.append(answer.status_code)
+    return statuses
+
+
+@pytest.mark.postgres
+def test_a_scanner_typing_numbers_gets_three_answers_then_approval_is_off(
+    site: str, mailbox: Mailbox, settings: Any
+) -> None:
+    settings.PASSWORDLESS_VERIFY_RATES_PER_IP = "1000/5m"  # the cap under test, not the IP's
+    laptop, link = _start(site, mailbox)
+    LoginRequest.objects.update(match_number=99)  # beyond the scanner's first three numbers
+    scanner = Browser(site, **{"User-Agent": OUTLOOK})
+    statuses = _scanner_fills_every_field(scanner, link, rounds=20)
+    assert statuses[:3] == [400, 400, 423]  # two "wrong", the third turns approving off
+    assert statuses[3:] == []  # the page no longer has a number field to fill
+    assert FailureBudget.objects.get(email="alice@example.org").approval_failures == 3
+    # Typing the right number now approves nothing either.
+    assert scanner.approve("99").status_code == 423
+    assert laptop.poll().json()["status"] == "pending"
+
+    # Both pages say so plainly.
+    off = "Approving from another device is off for this account"
+    assert off in html.unescape(scanner.session.get(link, timeout=20).text)
+    waiting = html.unescape(laptop.get("/auth/code/").text)
+    assert off in waiting and 'class="match-number"' not in waiting
+    assert laptop.poll().json()["status"] == "pending"
+
+    # The person's own code works (and so would the link, in the browser that asked)...
+    assert laptop.submit_code(mailbox("alice@example.org").code).headers["Location"] == "/"
+    assert laptop.signed_in_as() == "alice@example.org"
+    # ...and signing in by code turns approving back on.
+    assert FailureBudget.objects.get(email="alice@example.org").approval_failures == 0
+
+
+@pytest.mark.postgres
+def test_the_link_in_the_browser_that_asked_works_while_approval_is_off(
+    site: str, mailbox: Mailbox, settings: Any
+) -> None:
+    FailureBudget.objects.create(email="alice@example.org", approval_failures=3)
+    laptop, link = _start(site, mailbox)
+    assert laptop.poll().json()["status"] == "pending"
+    laptop.open_link(link)
+    assert laptop.confirm_link().headers["Location"] == "/"
+    assert FailureBudget.objects.get(email="alice@example.org").approval_failures == 0
+
+
+@pytest.mark.postgres
+def test_wrong_numbers_add_up_across_requests_and_an_approval_does_not_reset_them(
     site: str, mailbox: Mailbox, rate_clock: RateLimitClock
 ) -> None:
     laptop, link = _start(site, mailbox)
-    number = _number_on(laptop.session.get(f"{site}/auth/code/", timeout=20).text)
+    number = int(_number_on(laptop.get("/auth/code/").text))
     phone = Browser(site)
     phone.open_link(link)
-    wrong = next(c for c in _choices_on(phone.get("/auth/link/").text) if c != number)
-    refused = phone.approve(wrong)
-    assert refused.status_code == 423
-    assert "Request a new code" in refused.text
-    assert laptop.poll().json()["error"]["code"] == "request_locked"
-    assert "Too many wrong codes. Request a new code." in laptop.get("/auth/code/").text
-    assert laptop.signed_in_as() is None and phone.signed_in_as() is None
+    assert phone.approve((number + 1) % 100).status_code == 400
+    assert phone.approve(number).status_code == 200  # approved: the laptop signs in
+    assert laptop.poll().json()["status"] == "signed_in"
 
-    # Approving from another device now pauses for this address; the code still works.
+    # A new sign-in elsewhere: the wrong number above still counts.
     rate_clock.advance(61)
-    laptop.resend()
-    fresh = mailbox("alice@example.org")
+    tablet, link = _start(site, mailbox)
+    number = int(_number_on(tablet.get("/auth/code/").text))
     other = Browser(site)
-    other.open_link(fresh.link)
-    number = _number_on(laptop.get("/auth/code/").text)
+    other.open_link(link)
+    assert other.approve((number + 1) % 100).status_code == 400
+    assert other.approve((number + 2) % 100).status_code == 423
     assert other.approve(number).status_code == 423
-    assert laptop.submit_code(fresh.code).headers["Location"] == "/"
+    assert tablet.poll().json()["status"] == "pending"
+
+
+@pytest.mark.postgres
+def test_concurrent_wrong_numbers_cannot_pass_the_cap(site: str, mailbox: Mailbox) -> None:
+    laptop, link = _start(site, mailbox)
+    number = int(_number_on(laptop.get("/auth/code/").text))
+    jars = [Browser(site) for _ in range(12)]
+    for jar in jars:
+        jar.open_link(link)
+    tokens = [jar.csrf_token("/auth/link/") for jar in jars]
+    barrier = threading.Barrier(len(jars))
+    statuses: list[int] = []
+
+    def answer(i: int) -> None:
+        guess = f"{(number + 1 + i) % 100:02d}"
+        barrier.wait()
+        response = jars[i].post(
+            "/auth/link/", {"action": "approve", "number": guess}, token=tokens[i]
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(len(jars))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [400, 400] + [423] * 10
+    assert FailureBudget.objects.get(email="alice@example.org").approval_failures == 3
 
 
 def test_sign_in_on_this_device_instead_needs_the_code(site: str, mailbox: Mailbox) -> None:

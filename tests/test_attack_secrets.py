@@ -103,7 +103,10 @@ def test_twenty_concurrent_approvals_sign_in_the_waiting_device_once(
     responses = _all_at_once(
         [
             functools.partial(
-                jar.post, "/auth/link/", {"action": "approve", "pick": str(number)}, token=token
+                jar.post,
+                "/auth/link/",
+                {"action": "approve", "number": f"{number:02d}"},
+                token=token,
             )
             for jar, token in zip(jars, tokens, strict=True)
         ]

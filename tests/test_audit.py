@@ -18,6 +18,7 @@ from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 
 from passwordless.models import AuthEvent
+from tests.api_client import ApiClient
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
 from tests.dumps import database_dump, redis_dump
@@ -90,6 +91,15 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
 
     Browser(site).start("bounce@example.org")  # delivery failed
 
+    api = ApiClient(site)
+    request_id = api.send("dave@example.org").json()["request_id"]
+    fifth = mailbox("dave@example.org")
+    pair = api.verify_code(request_id, fifth.code).json()
+    rotated = api.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}).json()
+    api.post("/api/auth/token/refresh", {"refresh": rotated["refresh"]})
+    replay = api.post("/api/auth/token/refresh", {"refresh": pair["refresh"]})
+    assert replay.status_code == 401  # refresh reused
+
     kinds = set(AuthEvent.objects.values_list("kind", flat=True))
     assert kinds == {k.value for k in AuthEvent.Kind}
     event = AuthEvent.objects.filter(kind="locked").get()
@@ -107,8 +117,9 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     approval = AuthEvent.objects.get(kind="approved")
     assert approval.details["approver"]["user_agent"].startswith("Mozilla/5.0 (Linux; Android")
     assert approval.details["requester"]["ip"] == "127.0.0.0/24"
-    delivered = (first, second, third, fourth)
-    secrets = [d.code for d in delivered]
+    delivered = (first, second, third, fourth, fifth)
+    secrets = [pair["refresh"], pair["access"], rotated["refresh"], rotated["access"]]
+    secrets += [d.code for d in delivered]
     secrets += [d.link for d in delivered]
     secrets += [d.link.rstrip("/").rsplit("/", 1)[1] for d in delivered]
     keys = [key for key in session_keys if key]
@@ -130,4 +141,4 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
                 rf"(?<!\d){re.escape(secret)}(?!\d)" if secret.isdigit() else re.escape(secret)
             )
             assert not re.search(pattern, text), f"a secret reached the {sink}"
-    assert len(mail.outbox) == 4
+    assert len(mail.outbox) == 5

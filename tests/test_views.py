@@ -133,7 +133,7 @@ def test_opening_the_link_changes_nothing(client: Client, start_sign_in: StartSi
         assert "no-store" in response["Cache-Control"]
     page = scanner.get("/auth/link/")
     assert page.status_code == 200
-    assert b"Approve the sign-in on the device that asked?" in page.content
+    assert b"Did you ask to sign in on another device?" in page.content
     assert b"asked to sign in as a***@example.org" in page.content
     assert b'value="sign_in"' not in page.content  # the one-click button is not offered
     assert _token(delivered.link).encode() not in page.content

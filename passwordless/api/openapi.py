@@ -24,12 +24,12 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {
         400: "Malformed body or input",
         401: "Not signed in, or a bad token",
-        403: "CSRF failure, or the account may not sign in",
+        403: "CSRF failure, not the client that asked, or the account may not sign in",
         404: "No such request or link",
         405: "Method not allowed",
         409: "Already used, or superseded",
         410: "Expired",
-        423: "Locked after too many wrong codes",
+        423: "Locked after too many wrong codes, or approving from another device is off",
         429: "Rate limited (see Retry-After)",
         503: "A dependency (the rate-limit cache) is down",
     }
@@ -78,6 +78,17 @@ def _schemas() -> dict[str, Any]:
     symbols = re.escape(app_settings.CODE_ALPHABET)
     code = {"type": "string", "pattern": f"^[{symbols}]{{{app_settings.CODE_LENGTH}}}$"}
     request_id = {"type": "string", "minLength": 1, "maxLength": 64}
+    # RFC 7636: the S256 challenge of a verifier the client keeps, and that verifier.
+    challenge = {
+        "type": ["string", "null"],
+        "pattern": "^[A-Za-z0-9_-]{43}$",
+        "description": "BASE64URL(SHA256(code_verifier)), unpadded",
+    }
+    verifier = {
+        "type": ["string", "null"],
+        "pattern": "^[A-Za-z0-9._~-]{43,128}$",
+        "description": "The verifier of the send's code_challenge",
+    }
     user = {
         "type": "object",
         "required": ["id", "email"],
@@ -112,6 +123,8 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "email": email,
                 "next": {"type": ["string", "null"], "maxLength": 2000},
+                "code_challenge": challenge,
+                "code_challenge_method": {"type": ["string", "null"], "enum": ["S256", None]},
             },
         },
         "ResendBody": {
@@ -127,7 +140,11 @@ def _schemas() -> dict[str, Any]:
         "LinkBody": {
             "type": "object",
             "required": ["token"],
-            "properties": {"token": string, "mode": mode},
+            "properties": {"token": string, "mode": mode, "code_verifier": verifier},
+        },
+        "CollectBody": {
+            "type": "object",
+            "properties": {"mode": mode, "code_verifier": verifier},
         },
         "RefreshBody": {
             "type": "object",
@@ -185,7 +202,8 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "status": string,
                 "delivery": {"type": ["string", "null"]},
-                "match_number": {"type": ["integer", "null"]},
+                "match_number": {"type": ["string", "null"], "pattern": "^[0-9]{2}$"},
+                "approval_off": {"type": "boolean"},
                 "user": user,
                 **token_fields,
             },
@@ -201,6 +219,12 @@ def _schemas() -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     logout_responses = {"204": {"description": "Signed out"}, **_errors(400, 401, 403, 405)}
+    request_id_parameter = {
+        "name": "request_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Passwordless sign-in API", "version": "1"},
@@ -223,25 +247,34 @@ def openapi_document() -> dict[str, Any]:
             "/api/auth/verify/link": _post(
                 "Sign in with the link's token", "LinkBody", "SignedIn", "200", _VERIFY_ERRORS
             ),
-            "/api/auth/requests/{request_id}": _get(
-                "The waiting client's poll; signs it in once approved elsewhere",
-                "RequestStatus",
-                (400, 403, 404, 405, 409, 410, 423, 429, 503),
-                parameters=[
-                    {
-                        "name": "request_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "mode",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["session", "jwt"]},
-                    },
-                ],
-            ),
+            "/api/auth/requests/{request_id}": {
+                **_get(
+                    "The waiting client's poll; in session mode it signs the browser that "
+                    "asked in once approved elsewhere (jwt mode: status approved, then POST)",
+                    "RequestStatus",
+                    (400, 403, 404, 405, 409, 410, 423, 429, 503),
+                    parameters=[
+                        request_id_parameter,
+                        {
+                            "name": "mode",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["session", "jwt"]},
+                        },
+                    ],
+                ),
+                "post": {
+                    **_post(
+                        "Collect an approval given on another device, with the send's "
+                        "code_verifier (or the binding cookie)",
+                        "CollectBody",
+                        "RequestStatus",
+                        "200",
+                        (400, 403, 404, 405, 409, 410, 423, 429, 503),
+                    )["post"],
+                    "parameters": [request_id_parameter],
+                },
+            },
             "/api/auth/me": _get("The signed-in user", "Me", (401, 405)),
             "/api/auth/sessions": _get("The user's signed-in devices", "Sessions", (401, 405)),
             "/api/auth/sessions/{session_id}": {

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from .. import keys, limits, services
 from ..authentication import bearer_token
 from ..conf import app_settings
-from ..crypto import hash_token
+from ..crypto import hash_token, is_code_challenge
 from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
 from ..models import LoginRequest, UserSession
@@ -99,6 +99,29 @@ def _mode(data: dict[str, Any]) -> str:
     return mode
 
 
+def _code_challenge(data: dict[str, Any]) -> str:
+    """The PKCE challenge of a send (RFC 7636 §4.2, S256 only), or ``""`` without one."""
+    if data.get("code_challenge") is None:
+        return ""
+    challenge = optional_str(data, "code_challenge", "", max_length=64)
+    method = optional_str(data, "code_challenge_method", "S256", max_length=10)
+    if method != "S256":
+        raise SignInError("field_invalid", field="code_challenge_method", reason='only "S256".')
+    if not is_code_challenge(challenge):
+        raise SignInError(
+            "field_invalid",
+            field="code_challenge",
+            reason="the unpadded base64url SHA-256 of the verifier (43 characters).",
+        )
+    return challenge
+
+
+def _code_verifier(data: dict[str, Any]) -> str:
+    """The verifier of the send's challenge; ``""`` when absent (then only a binding
+    cookie can prove the client)."""
+    return optional_str(data, "code_verifier", "", max_length=128)
+
+
 def _user_json(user: AbstractBaseUser) -> dict[str, Any]:
     field = user.get_email_field_name()
     return {"id": user.pk, "email": getattr(user, field)}
@@ -165,7 +188,10 @@ def send_view(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         raise SignInError("email_invalid")
     started = services.start_sign_in(
-        form.cleaned_data["email"], request=request, next_url=form.cleaned_data["next"]
+        form.cleaned_data["email"],
+        request=request,
+        next_url=form.cleaned_data["next"],
+        code_challenge=_code_challenge(data),
     )
     response = _accepted(started.login_request)
     # A browser client keeps the binding cookie: only it may later collect a session.
@@ -205,34 +231,54 @@ def verify_link_view(request: HttpRequest) -> HttpResponse:
     if mode == "session":
         _check_csrf(request)
     answer = _SignInAnswer(request, mode, "link")
-    services.confirm_link(hash_token(token), request=request, same_browser_only=False, then=answer)
+    services.confirm_link(
+        hash_token(token), request=request, code_verifier=_code_verifier(data), then=answer
+    )
     return JsonResponse(answer.body)
 
 
-@api_view(("GET",))
+@api_view(("GET", "POST"))
 def request_status_view(request: HttpRequest, request_id: str) -> HttpResponse:
-    """The waiting client's poll. Once another device approved, this answer signs it in.
+    """The waiting client's poll (GET), and its collection of an approval (POST).
 
-    In ``jwt`` mode the request id is the proof: the tokens go into this
-    response's body, which only the caller reads. In ``session`` mode the proof
-    is the binding cookie set with the send answer, so a link that makes a
-    victim's browser poll the attacker's approved request signs no one in.
+    Once another device approved, the client that asked collects its sign-in. A
+    browser (``mode: "session"``) proves itself with the binding cookie set with the
+    send answer, so its GET poll signs it in at once; a link that makes a victim's
+    browser poll the attacker's approved request signs no one in. A client in
+    ``jwt`` mode proves itself with the PKCE verifier of its send, which goes in a
+    POST body and never in a URL (the request id is in this URL, and URLs end up in
+    logs); its GET poll only says ``approved``.
     """
-    mode = request.GET.get("mode", "session")
-    if mode not in MODES:
-        raise SignInError("field_invalid", field="mode", reason='"session" or "jwt".')
     services.check_poll_rate(request)
-    login_request = services.load_request(request_id)
-    approved = services.collect_approval(
-        login_request, request=request, holds_request_id=mode == "jwt"
-    )
+    if request.method == "POST":
+        data = json_body(request)
+        mode, verifier = _mode(data), _code_verifier(data)
+        login_request = services.load_request(request_id)
+        approved = services.collect_approval(
+            login_request, request=request, code_verifier=verifier
+        )
+    else:
+        mode = request.GET.get("mode", "session")
+        if mode not in MODES:
+            raise SignInError("field_invalid", field="mode", reason='"session" or "jwt".')
+        login_request = services.load_request(request_id)
+        if mode == "session":
+            approved = services.collect_approval(login_request, request=request)
+        else:
+            services.ensure_collectable(login_request)
+            approved = None
     if approved is not None:
         login_request, user = approved
         body = _signed_in(request, user, login_request, mode, "approval")
         return JsonResponse({"status": "signed_in", **body})
     wait = services.wait_status(login_request)
     return JsonResponse(
-        {"status": wait.status, "delivery": wait.delivery, "match_number": wait.match_number}
+        {
+            "status": wait.status,
+            "delivery": wait.delivery,
+            "match_number": wait.match_number,
+            "approval_off": wait.approval_off,
+        }
     )
 
 

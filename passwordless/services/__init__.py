@@ -1,11 +1,13 @@
 """The sign-in flows. HTML views, JSON views, admin actions and tasks call these;
 every rule that keeps sign-in safe lives here and nowhere else."""
 
+from .accounts import account_changed, end_sign_ins
 from .approval import (
     WaitStatus,
     approve,
     check_poll_rate,
     collect_approval,
+    ensure_collectable,
     load_request,
     wait_status,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "LinkPreview",
     "Started",
     "WaitStatus",
+    "account_changed",
     "active_sessions",
     "approve",
     "bind_browser",
@@ -42,6 +45,8 @@ __all__ = [
     "delivery_report",
     "end_all_sessions",
     "end_session",
+    "end_sign_ins",
+    "ensure_collectable",
     "find_active",
     "forget_request",
     "is_bound",

@@ -1,11 +1,15 @@
 """Cross-device sign-in: approve the waiting device from the one that opened the link.
 
-The device that asked shows a 2-digit number; the device that opened the link
-shows three, and the person picks the one they see. A right pick approves the
-request, and only the browser that asked (it holds the binding cookie) can
-then collect the session. A wrong pick locks the request. A scanner that opens
-the link, or submits its forms without a pick, approves nothing and burns
-nothing.
+The device that asked shows a 2-digit number (00 to 99); the person types it on
+the device that opened the link, as in Microsoft Authenticator's number matching.
+A right number approves the request, and only the client that asked (the browser
+holding the binding cookie, or the API client holding the PKCE verifier) can then
+collect the sign-in. A wrong number changes nothing but the address's approval
+budget: after ``APPROVAL_FAILURE_LIMIT`` (3) wrong numbers, across requests,
+approving is off for the address until it signs in by code or by a link in the
+browser that asked. Whoever types blindly (a confused person, a scanner that
+fills in forms) therefore wins at most 3 times in 100 per such sign-in, and the
+person's own code and link keep working throughout.
 
 "Whoever opens the link approves the waiting device" (Clerk's cross-device
 mode) is refused on purpose: an attacker who starts a sign-in for a victim's
@@ -27,7 +31,7 @@ from ..conf import app_settings
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest, is_public_id
 from . import budget
-from .sessions import is_bound
+from .sessions import is_requesting_client
 from .verification import (
     check_verify_rate,
     consume,
@@ -41,6 +45,7 @@ __all__ = [
     "approve",
     "check_poll_rate",
     "collect_approval",
+    "ensure_collectable",
     "load_request",
     "wait_status",
 ]
@@ -66,66 +71,61 @@ class WaitStatus:
 
     ``delivery`` is ``None`` when sign-up is closed: then only existing
     accounts get mail, and "delayed" or "failed" would tell that one exists.
-    ``match_number`` is ``None`` when cross-device approval is off.
+    ``match_number`` is ``None`` when cross-device approval is off, for the site or,
+    after wrong numbers, for this address (``approval_off``; told only when sign-up is
+    open, for the same reason as ``delivery``).
     """
 
     status: str
     delivery: str | None
-    match_number: int | None
+    match_number: str | None
+    approval_off: bool = False
 
 
-def approve(token_hash: str, pick: str | None, *, request: HttpRequest | None = None) -> None:
-    """Approve the waiting device if ``pick`` is its number; a wrong pick locks the request.
+def approve(token_hash: str, number: str | None, *, request: HttpRequest | None = None) -> None:
+    """Approve the waiting device if ``number`` is the one it shows.
 
-    Without a pick (a bare POST, a scanner submitting the form) nothing changes.
+    Without a number (a bare POST, a scanner submitting the form as it is) nothing
+    changes. A wrong number counts against the address's approval budget, under its
+    row lock so that concurrent answers cannot pass the cap, and nothing else: the
+    request stays usable.
     """
-    if not pick or not pick.isascii() or not pick.isdigit() or len(pick) != 2:
-        raise SignInError("pick_missing")
+    number = (number or "").strip()
+    if not (number.isascii() and number.isdigit() and 1 <= len(number) <= 2):
+        raise SignInError("number_missing")
     if not app_settings.CROSS_DEVICE_APPROVAL:
         raise SignInError("browser_mismatch")
     check_verify_rate(request)
     now = clock.now()
+    left = 0
     try:
         with transaction.atomic():
             login_request = lock_link_request(token_hash, now)
-            if budget.approval_paused_for(login_request.email, now):
-                raise SignInError("approval_paused")
-            retry_after = budget.seconds_to_wait(login_request.email, now)
-            if retry_after:
-                raise SignInError("rate_limited", retry_after=retry_after)
-            wrong = int(pick) != login_request.match_number
-            if wrong:
-                budget.pause_approval(login_request.email, now)
-                login_request.status = Status.LOCKED
-                login_request.completed_at = now
-            else:
+            standing = budget.locked_or_new(login_request.email)
+            if budget.approval_is_off(standing):
+                raise SignInError("approval_off")
+            right = int(number) == login_request.match_number
+            if right:
                 login_request.status = Status.APPROVED
                 login_request.approved_at = now
                 login_request.approver_ip = client_ip(request)
                 login_request.approver_user_agent = user_agent(request)
-            login_request.save(
-                update_fields=[
-                    "status",
-                    "completed_at",
-                    "approved_at",
-                    "approver_ip",
-                    "approver_user_agent",
-                ]
-            )
+                login_request.save(
+                    update_fields=["status", "approved_at", "approver_ip", "approver_user_agent"]
+                )
+            else:
+                standing = budget.record_wrong_number(login_request.email)
+                left = max(app_settings.APPROVAL_FAILURE_LIMIT - standing.approval_failures, 0)
     except SignInError as error:
         report_link_failure(token_hash, error.code, request)
         raise
-    if wrong:
-        report_link_failure(token_hash, "request_locked", request)
-        audit.record(
-            AuthEvent.Kind.LOCKED,
-            request=request,
-            login_request=login_request,
-            reason="wrong_pick",
-            details=audit.devices(login_request, approver=request),
-        )
-        signals.request_locked.send(LoginRequest, login_request=login_request, request=request)
-        raise SignInError("request_locked")
+    if not right:
+        reason = "number_wrong" if left else "approval_off"
+        report_link_failure(token_hash, reason, request)
+        if not left:
+            signals.request_locked.send(LoginRequest, login_request=login_request, request=request)
+            raise SignInError("approval_off")
+        raise SignInError("number_wrong", attempts_left=left)
     audit.record(
         AuthEvent.Kind.APPROVED,
         request=request,
@@ -150,15 +150,16 @@ def collect_approval(
     login_request: LoginRequest,
     *,
     request: HttpRequest | None = None,
-    holds_request_id: bool = False,
+    code_verifier: str | None = None,
 ) -> tuple[LoginRequest, AbstractBaseUser] | None:
     """Sign in the client that asked once its request was approved elsewhere.
 
     ``login_request`` was just read (``load_request``); while it waits, this
     returns ``None`` without touching the database again. Only the client that
     asked can collect: a browser by its binding cookie, an API client by the
-    request id that only it was given (``holds_request_id``). The request is
-    consumed exactly once.
+    verifier of its PKCE challenge (``code_verifier``, as in
+    ``verification.confirm_link``). The request id is not proof: it sits in the
+    poll's URL, and URLs end up in logs. The request is consumed exactly once.
     """
     if login_request.status == Status.PENDING and not login_request.is_expired():
         return None
@@ -171,10 +172,23 @@ def collect_approval(
             raise SignInError(refusal(locked, now) or "request_not_found")
         if locked.is_expired(now):
             raise SignInError("code_expired")
-        if not (holds_request_id or is_bound(request, locked)):
-            raise SignInError("browser_mismatch")
-        user = consume(locked, now)
+        if not is_requesting_client(request, locked, code_verifier):
+            raise SignInError("browser_mismatch" if code_verifier is None else "client_mismatch")
+        # An approval proves the waiting device was seen, not the mailbox: it does not turn
+        # approving back on after wrong numbers.
+        user = consume(locked, now, reset_approvals=False)
     return locked, user
+
+
+def ensure_collectable(login_request: LoginRequest) -> None:
+    """Raise why ``login_request`` can no longer be collected (used, locked, superseded,
+    expired); a request still waiting or approved passes. For polls that only report."""
+    now = clock.now()
+    if login_request.status == Status.APPROVED and not login_request.is_expired(now):
+        return
+    reason = refusal(login_request, now)
+    if reason is not None:
+        raise SignInError(reason)
 
 
 def wait_status(login_request: LoginRequest) -> WaitStatus:
@@ -182,11 +196,16 @@ def wait_status(login_request: LoginRequest) -> WaitStatus:
     status = login_request.status
     if status == Status.PENDING and login_request.is_expired():
         status = "expired"
-    shows_delivery = get_adapter().is_signup_open(login_request.email)
+    shows_state = get_adapter().is_signup_open(login_request.email)
+    approval_off = app_settings.CROSS_DEVICE_APPROVAL and budget.approval_is_off(
+        budget.current(login_request.email)
+    )
+    shows_number = app_settings.CROSS_DEVICE_APPROVAL and not approval_off
     return WaitStatus(
         status=status,
-        delivery=_DELIVERY_LABELS[Delivery(login_request.delivery)] if shows_delivery else None,
-        match_number=login_request.match_number if app_settings.CROSS_DEVICE_APPROVAL else None,
+        delivery=_DELIVERY_LABELS[Delivery(login_request.delivery)] if shows_state else None,
+        match_number=login_request.match_text if shows_number else None,
+        approval_off=approval_off and shows_state,
     )
 
 

@@ -1,9 +1,15 @@
-"""The per-address failure budget: wrong codes add up across requests.
+"""The per-address failure budgets: wrong codes and wrong approval numbers add up
+across requests.
 
 After ``FAILURE_LIMIT`` consecutive wrong codes for one address, no code for
 it is accepted until a wait has passed: 30 s after the limit, doubling with
 each further wrong code, up to an hour. Links are not affected: a 256-bit
 token cannot be guessed, and the person holding the email can still sign in.
+
+After ``APPROVAL_FAILURE_LIMIT`` wrong numbers typed on approval pages, approving
+from another device is off for the address, with no timer: a guesser who waits
+gets nothing more. It comes back when the address signs in by code or by a link
+in the browser that asked, which only the mailbox's owner can do.
 """
 
 from __future__ import annotations
@@ -14,15 +20,29 @@ from ..conf import app_settings
 from ..models import FailureBudget
 
 __all__ = [
-    "approval_paused_for",
+    "approval_is_off",
+    "current",
     "has_failures",
     "locked",
-    "pause_approval",
+    "locked_or_new",
     "record_failure",
+    "record_wrong_number",
     "reset",
     "seconds_to_wait",
     "wait_of",
 ]
+
+
+def current(email: str) -> FailureBudget | None:
+    """The address's budget as it stands, unlocked (for pages); ``None`` if it never failed."""
+    return FailureBudget.objects.filter(email=email).first()
+
+
+def locked_or_new(email: str) -> FailureBudget:
+    """The address's budget, created if need be, locked until the transaction ends: an
+    answer judged under this lock cannot race another one past a cap."""
+    budget, _ = FailureBudget.objects.select_for_update().get_or_create(email=email)
+    return budget
 
 
 def locked(email: str) -> FailureBudget | None:
@@ -32,7 +52,9 @@ def locked(email: str) -> FailureBudget | None:
 
 def has_failures(budget: FailureBudget | None) -> bool:
     """Whether a success must ``reset`` this budget (most addresses never fail)."""
-    return budget is not None and (budget.failures > 0 or budget.last_failure_at is not None)
+    return budget is not None and (
+        budget.failures > 0 or budget.last_failure_at is not None or budget.approval_failures > 0
+    )
 
 
 def seconds_to_wait(email: str, now: datetime) -> int:
@@ -53,20 +75,17 @@ def wait_of(budget: FailureBudget | None, now: datetime) -> int:
     return max(int(remaining + 0.999), 0)
 
 
-def approval_paused_for(email: str, now: datetime) -> int:
-    """Seconds before another device may approve a request for ``email`` again (0: now)."""
-    budget = FailureBudget.objects.filter(email=email).first()
-    if budget is None or budget.approval_blocked_until is None:
-        return 0
-    return max(int((budget.approval_blocked_until - now).total_seconds() + 0.999), 0)
+def approval_is_off(budget: FailureBudget | None) -> bool:
+    """Whether approving from another device is off for the budget's address."""
+    return budget is not None and budget.approval_failures >= app_settings.APPROVAL_FAILURE_LIMIT
 
 
-def pause_approval(email: str, now: datetime) -> None:
-    """A wrong number was picked: count it as a wrong code, and pause approvals."""
-    record_failure(email, now)
-    FailureBudget.objects.filter(email=email).update(
-        approval_blocked_until=now + app_settings.APPROVAL_PAUSE
-    )
+def record_wrong_number(email: str) -> FailureBudget:
+    """Count one wrong approval number for ``email``; returns the budget, still locked."""
+    budget, _ = FailureBudget.objects.select_for_update().get_or_create(email=email)
+    budget.approval_failures += 1
+    budget.save(update_fields=["approval_failures"])
+    return budget
 
 
 def record_failure(email: str, now: datetime) -> None:
@@ -76,5 +95,10 @@ def record_failure(email: str, now: datetime) -> None:
     budget.save(update_fields=["failures", "last_failure_at"])
 
 
-def reset(email: str) -> None:
-    FailureBudget.objects.filter(email=email).update(failures=0, last_failure_at=None)
+def reset(email: str, *, approvals: bool = True) -> None:
+    """A success clears the wrong codes; ``approvals=False`` keeps the wrong numbers, for a
+    sign-in that was itself approved from another device (it proves no mailbox)."""
+    fields: dict[str, object] = {"failures": 0, "last_failure_at": None}
+    if approvals:
+        fields["approval_failures"] = 0
+    FailureBudget.objects.filter(email=email).update(**fields)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 
 from .. import clock
 from ..conf import app_settings
-from ..models import AuthEvent, LoginRequest
+from ..models import AuthEvent, FailureBudget, LoginRequest
 
 __all__ = ["DeliveryReport", "delivery_report", "purge", "sweep_outbox"]
 
@@ -39,17 +40,19 @@ def sweep_outbox() -> dict[str, int]:
 
 
 def purge(batch: int = 1000) -> dict[str, int]:
-    """Delete old requests (their secrets go with them) and old audit rows, batch by batch,
-    so that no statement holds locks for long on a big table."""
+    """Delete old requests (their secrets go with them), old audit rows and spent failure
+    budgets, batch by batch, so that no statement holds locks for long on a big table."""
     now = clock.now()
     counts = {}
-    for name, queryset in (
+    queries: tuple[tuple[str, QuerySet[Any]], ...] = (
         (
             "requests",
             LoginRequest.objects.filter(expires_at__lt=now - app_settings.REQUEST_RETENTION),
         ),
         ("events", AuthEvent.objects.filter(created_at__lt=now - app_settings.EVENT_RETENTION)),
-    ):
+        ("budgets", _spent_budgets(now)),
+    )
+    for name, queryset in queries:
         deleted = 0
         while True:
             ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
@@ -59,6 +62,23 @@ def purge(batch: int = 1000) -> dict[str, int]:
             deleted += len(ids)
         counts[name] = deleted
     return counts
+
+
+def _spent_budgets(now: datetime) -> QuerySet[FailureBudget]:
+    """Failure budgets whose deletion gives a guesser nothing.
+
+    A kept budget past its limit lets an address be guessed once per longest wait;
+    a deleted one gives ``FAILURE_LIMIT`` free guesses again. So a budget goes only
+    once ``FAILURE_LIMIT`` longest waits have passed since its last failure (the guesses
+    that waiting would have earned anyway), or at once if a success reset it. One
+    holding wrong approval numbers stays: approving stays off until a sign-in.
+    """
+    _, longest = app_settings.FAILURE_BACKOFF
+    idle_since = now - longest * max(app_settings.FAILURE_LIMIT, 1)
+    return FailureBudget.objects.filter(
+        Q(last_failure_at__lt=idle_since) | Q(last_failure_at=None, failures=0),
+        approval_failures=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from django.http import HttpRequest, HttpResponseBase
 
 from .. import audit, clock, signals
 from ..conf import app_settings
-from ..crypto import codes_match, hash_binding
+from ..crypto import codes_match, hash_binding, pkce_matches
 from ..models import AuthEvent, LoginRequest, UserSession
+from . import trusted_devices
 
 __all__ = [
     "SESSION_LAST_SEEN_KEY",
@@ -30,6 +31,7 @@ __all__ = [
     "current_session",
     "forget_request",
     "is_bound",
+    "is_requesting_client",
     "pending_request_id",
     "record_sign_in",
     "remember_request",
@@ -86,6 +88,17 @@ def is_bound(request: HttpRequest | None, login_request: LoginRequest) -> bool:
     )
 
 
+def is_requesting_client(
+    request: HttpRequest | None, login_request: LoginRequest, code_verifier: str | None
+) -> bool:
+    """Whether the caller is the client that started ``login_request``: the browser holding
+    its binding cookie, or the API client holding the verifier of the PKCE challenge it
+    sent (RFC 7636). Holding the link, the request id or the code proves neither."""
+    if is_bound(request, login_request):
+        return True
+    return bool(code_verifier) and pkce_matches(login_request.code_challenge, code_verifier or "")
+
+
 def timeouts_for(user: object) -> tuple[timedelta, timedelta]:
     """The idle and absolute session timeouts that apply to ``user``."""
     if getattr(user, "is_staff", False):
@@ -139,6 +152,7 @@ def sign_in(
         idle, _ = timeouts_for(user)
         request.session.set_expiry(int(idle.total_seconds()))
         record_sign_in(request, user, login_request, method)
+    trusted_devices.remember(request, login_request.email)
 
 
 def signing_in(

@@ -16,6 +16,7 @@ from ..conf import app_settings
 from ..crypto import hash_binding
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest, is_public_id
+from . import trusted_devices
 from .sessions import Started
 from .verification import refusal
 
@@ -30,6 +31,7 @@ def start_sign_in(
     request: HttpRequest | None = None,
     next_url: str = "",
     replaces: str | None = None,
+    code_challenge: str = "",
 ) -> Started:
     """Record a sign-in request and queue its email.
 
@@ -46,7 +48,9 @@ def start_sign_in(
 
     The returned ``binding`` goes into the cookie of the browser that asked
     (``bind_browser``): it is what lets that browser use the link in one click
-    and collect an approval given on another device.
+    and collect an approval given on another device. An API client that keeps no
+    cookies sends ``code_challenge`` (the S256 challenge of a verifier it keeps,
+    checked for shape by the caller) and proves itself with the verifier instead.
     """
     email = normalize_email(email)
     adapter = get_adapter()
@@ -68,6 +72,7 @@ def start_sign_in(
             user_agent=user_agent(request),
             next_url=next_url,
             binding_hash=hash_binding(binding),
+            code_challenge=code_challenge,
         )
         adapter.enqueue_login_email(login_request)  # on commit
         audit.record(AuthEvent.Kind.REQUESTED, request=request, login_request=login_request)
@@ -96,6 +101,7 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
             request=request,
             next_url=login_request.next_url,
             replaces=public_id,
+            code_challenge=login_request.code_challenge,
         )
     _check_send(request, login_request.email)
     with transaction.atomic():
@@ -113,7 +119,7 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
 
 def _check_send(request: HttpRequest | None, email: str) -> None:
     try:
-        limits.check_send(request, email)
+        limits.check_send(request, email, device=trusted_devices.vouched_device(request, email))
     except SignInError as error:
         if error.code == "rate_limited":
             audit.record(AuthEvent.Kind.RATE_LIMITED, request=request, email=email, reason="send")

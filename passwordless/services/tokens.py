@@ -4,7 +4,9 @@ Access tokens are short-lived JWTs (EdDSA, one algorithm pinned) that other
 services verify with the JWKS. Refresh tokens are opaque random strings stored
 only as keyed hashes; they rotate on every use, and a rotated one presented
 again revokes its family, unless it comes back within a short grace window
-(two tabs refreshing at once), when it gets the very same successor pair.
+(two tabs refreshing at once), when it gets the very same successor pair. A
+reuse past that window is audited (``refresh_reused``) and logged, with the
+user but never the token. Staff families get the staff session timeouts.
 
 Revocation reaches access tokens at once through a denylist in the cache,
 by token (``jti``) and by family, for as long as a token could still live.
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Any
 
@@ -27,18 +30,20 @@ from django.core.cache import caches
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import clock, keys
+from .. import audit, clock, keys
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import LoginRequest, RefreshToken, TokenFamily, UserSession
+from ..models import AuthEvent, LoginRequest, RefreshToken, TokenFamily, UserSession
 from .sessions import record_sign_in
 
 __all__ = [
     "TokenPair",
     "authenticate_access_token",
+    "family_is_live",
     "family_of",
     "family_of_refresh",
+    "family_timeouts",
     "issue_pair",
     "refresh",
     "revoke_access_token",
@@ -49,6 +54,8 @@ __all__ = [
 
 ACCESS_TYPE = "at+jwt"
 _REFRESH_PREFIX = "rt_"
+
+logger = logging.getLogger("passwordless")
 
 
 @dataclass(frozen=True)
@@ -148,12 +155,16 @@ def sign_in_with_tokens(
     return pair
 
 
-def refresh(raw_refresh: str) -> TokenPair:
-    """Rotate a refresh token. Raises ``token_invalid`` or ``refresh_reused`` (401)."""
+def refresh(raw_refresh: str, request: HttpRequest | None = None) -> TokenPair:
+    """Rotate a refresh token. Raises ``token_invalid`` or ``refresh_reused`` (401).
+
+    ``request``, when given, puts the client's address and agent on the audit event
+    of a reuse.
+    """
     if not isinstance(raw_refresh, str) or not raw_refresh.startswith(_REFRESH_PREFIX):
         raise SignInError("token_invalid")
     now = clock.now()
-    reused = False
+    reused = ""
     with transaction.atomic():
         row = (
             RefreshToken.objects.select_for_update().filter(token_hash=_hash(raw_refresh)).first()
@@ -165,7 +176,7 @@ def refresh(raw_refresh: str) -> TokenPair:
             .select_related("user")
             .get(pk=row.family_id)
         )
-        if family.revoked_at is not None or _family_expired(family, now):
+        if not family_is_live(family, family.user, now):
             raise SignInError("token_invalid")
         if not get_adapter().can_sign_in(family.user):
             raise SignInError("token_invalid")
@@ -173,13 +184,10 @@ def refresh(raw_refresh: str) -> TokenPair:
             # The same pair again only for a duplicate of the rotation that just
             # happened: once the successor was itself used, this is a replay.
             successor = row.successor
-            if (
-                successor is not None
-                and successor.used_at is None
-                and now - row.used_at <= app_settings.REFRESH_REUSE_GRACE
-            ):
+            late = now - row.used_at > app_settings.REFRESH_REUSE_GRACE
+            if successor is not None and successor.used_at is None and not late:
                 return _pair(family, successor, _successor_of(raw_refresh))
-            reused = True
+            reused = "after_grace" if late else "successor_used"
         else:
             successor_raw = _successor_of(raw_refresh)
             successor = _new_row(family, successor_raw, now)
@@ -191,16 +199,43 @@ def refresh(raw_refresh: str) -> TokenPair:
             UserSession.objects.filter(family=family).update(last_seen_at=now)
             return _pair(family, successor, successor_raw)
     if reused:
-        # A stolen copy and the real client both hold it: end the whole family.
+        # A stolen copy and the real client both hold it: end the whole family, and
+        # say so, since one of the two is an attacker (the family id, never the token).
         revoke_family(family, reason="refresh_reused")
+        audit.record(
+            AuthEvent.Kind.REFRESH_REUSED, request=request, user=family.user, reason=reused
+        )
+        logger.warning(
+            "refresh token reused (%s): token family %s revoked, user_id=%s",
+            reused,
+            family.public_id,
+            family.user_id,
+        )
     raise SignInError("refresh_reused")
 
 
-def _family_expired(family: TokenFamily, now: datetime) -> bool:
-    return (
-        now >= family.created_at + app_settings.REFRESH_TOKEN_LIFETIME
-        or now >= family.last_used_at + app_settings.REFRESH_TOKEN_IDLE
-    )
+def family_timeouts(user: object) -> tuple[timedelta, timedelta]:
+    """The idle and absolute lifetimes of ``user``'s token families.
+
+    Staff get the staff session timeouts (30 minutes, 12 hours), as in the browser: an
+    API client must not be the long-lived way into a staff account.
+    """
+    idle, absolute = app_settings.REFRESH_TOKEN_IDLE, app_settings.REFRESH_TOKEN_LIFETIME
+    if getattr(user, "is_staff", False):
+        staff_idle = app_settings.STAFF_SESSION_IDLE_TIMEOUT
+        return min(idle, staff_idle), min(absolute, app_settings.STAFF_SESSION_ABSOLUTE_TIMEOUT)
+    return idle, absolute
+
+
+def family_is_live(family: TokenFamily, user: object, now: datetime) -> bool:
+    """Whether ``family`` (of ``user``) may still refresh: not revoked, neither idle nor old.
+
+    The one rule, for ``refresh`` and for the list of signed-in devices alike.
+    """
+    if family.revoked_at is not None:
+        return False
+    idle, absolute = family_timeouts(user)
+    return now < family.created_at + absolute and now < family.last_used_at + idle
 
 
 def revoke_family(family: TokenFamily, reason: str) -> None:
@@ -238,11 +273,13 @@ def authenticate_access_token(token: str) -> tuple[AbstractBaseUser, dict[str, A
 
     Only ``EdDSA`` is accepted, the key is chosen by ``kid`` among ours (never
     from ``jku``/``x5u``/``jwk`` headers), ``iss`` and ``aud`` must match
-    exactly, and the token must say it is an access token.
+    exactly, and the token must say it is an access token. We issue no ``crit``
+    header, so a token with one is refused (RFC 7515 §4.1.11: an extension we do
+    not understand must not be ignored).
     """
     try:
         header = jwt.get_unverified_header(token)
-        if header.get("typ") != ACCESS_TYPE or {"jku", "x5u", "jwk", "x5c"} & set(header):
+        if header.get("typ") != ACCESS_TYPE or {"jku", "x5u", "jwk", "x5c", "crit"} & set(header):
             raise SignInError("token_invalid")
         key = keys.verification_key(header.get("kid"))
         if key is None:
@@ -252,7 +289,9 @@ def authenticate_access_token(token: str) -> tuple[AbstractBaseUser, dict[str, A
             key,
             algorithms=[keys.ALGORITHM],
             audience=app_settings.JWT_AUDIENCE,
-            issuer=app_settings.JWT_ISSUER,
+            # A list, compared by equality: PyJWT 2.10.0 checked a string issuer with
+            # ``in``, so a substring of it passed (CVE-2024-53861).
+            issuer=[app_settings.JWT_ISSUER],
             leeway=app_settings.JWT_LEEWAY,
             options={"require": ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "fam"]},
         )

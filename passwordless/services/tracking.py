@@ -1,8 +1,13 @@
 """The signed-in devices of each user: listed, capped and ended on request.
 
-A browser session remembers only the id of its ``UserSession`` row; ending
-the row flags that id in the shared cache, and every web process signs the
-browser out on its next request (``SessionTimeoutMiddleware``). An API
+A browser session remembers only the id of its ``UserSession`` row, and the
+row is the only truth about whether it has ended: every web process asks
+``is_ended`` on each signed-in request (``SessionTimeoutMiddleware``). The
+shared cache only remembers the row's answer, "live" for ``LIVE_FOR`` seconds
+and "ended" for the session's lifetime, so a request costs one cache read.
+Ending a row writes "ended" at once, so revocation is immediate everywhere; a
+cache that loses that write (a flush, a restart without persistence,
+eviction) costs one query, and never brings an ended session back. An API
 client's row is its token family: ending it revokes the family, and so its
 access tokens, at once.
 """
@@ -11,8 +16,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -34,7 +40,12 @@ __all__ = [
     "track",
 ]
 
-_ENDED = "passwordless:session-ended:"
+_STATE = "passwordless:session-state:"
+_LIVE, _ENDED = "live", "ended"
+#: Seconds a process trusts a cached "live" before it reads the row again: the bound on
+#: an ending the cache never heard of (a row ended by SQL, an "ended" write that was lost
+#: in a race with a concurrent miss).
+LIVE_FOR = 30
 
 
 def _timeouts(user: object) -> tuple[float, float]:
@@ -48,13 +59,10 @@ def _is_active(row: UserSession, user: AbstractBaseUser, now: datetime) -> bool:
     if row.ended_at is not None:
         return False
     if row.kind == UserSession.Kind.TOKENS:
-        family = row.family
-        if family is None or family.revoked_at is not None:
-            return False
-        return (
-            now < family.created_at + app_settings.REFRESH_TOKEN_LIFETIME
-            and now < family.last_used_at + app_settings.REFRESH_TOKEN_IDLE
-        )
+        from .tokens import family_is_live
+
+        # The rule ``tokens.refresh`` applies, staff timeouts included.
+        return row.family is not None and family_is_live(row.family, user, now)
     idle, absolute = _timeouts(user)
     age = (now - row.created_at).total_seconds()
     return age < absolute and (now - row.last_seen_at).total_seconds() < idle
@@ -89,6 +97,9 @@ def track(
     """
     agent = user_agent(request)
     with transaction.atomic(savepoint=False):  # a refusal aborts the sign-in around it whole
+        # Concurrent sign-ins of one user wait here for each other's commit, or each would
+        # count the same sessions and all insert beyond the cap.
+        list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values("pk"))
         active = active_sessions(user)
         over = len(active) + 1 - app_settings.MAX_SESSIONS
         if over > 0 and app_settings.SESSION_LIMIT_POLICY == "refuse":
@@ -121,8 +132,8 @@ def end_session(row: UserSession, reason: str) -> None:
         signals.session_revoked.send(UserSession, user_session=row, reason=reason)
     if row.family is not None:
         tokens.revoke_family(row.family, reason=reason)
-    _, absolute = _timeouts(row.user)
-    caches[app_settings.SESSION_CACHE].set(_ENDED + row.public_id, 1, timeout=int(absolute) + 60)
+    # At once, on every process; set, not add: it overwrites a cached "live".
+    _state_cache().set(_STATE + row.public_id, _ENDED, timeout=_ended_for(row.user))
 
 
 def end_all_sessions(user: AbstractBaseUser, reason: str, keep: UserSession | None = None) -> int:
@@ -142,8 +153,36 @@ def end_all_sessions(user: AbstractBaseUser, reason: str, keep: UserSession | No
     return ended
 
 
-def is_ended(public_id: str) -> bool:
-    return bool(caches[app_settings.SESSION_CACHE].get(_ENDED + public_id))
+def is_ended(public_id: str, user: object = None) -> bool:
+    """Whether the device was signed out, or its row no longer exists.
+
+    One cache read while the answer is cached; otherwise one query, whose answer is
+    cached. ``user`` (the session's) sets how long an "ended" is remembered.
+    """
+    cache = _state_cache()
+    key = _STATE + public_id
+    state = cache.get(key)
+    if state is not None:
+        return bool(state != _LIVE)
+    # A row that is gone (deleted with its user, or by hand) counts as ended: nothing
+    # could list it, so nothing could ever end it.
+    live = UserSession.objects.filter(public_id=public_id, ended_at=None).exists()
+    if live:
+        # add, not set: an end_session that wrote "ended" since the query must win.
+        cache.add(key, _LIVE, timeout=LIVE_FOR)
+    else:
+        cache.set(key, _ENDED, timeout=_ended_for(user))
+    return not live
+
+
+def _state_cache() -> BaseCache:
+    return caches[app_settings.SESSION_CACHE]
+
+
+def _ended_for(user: object) -> int:
+    # Only a saving: once it expires, the row gives the same answer.
+    _, absolute = _timeouts(user)
+    return int(absolute) + 60
 
 
 def seen(public_id: str) -> None:

@@ -22,8 +22,8 @@ from ..conf import app_settings
 from ..crypto import codes_match, hash_code, hash_token
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest, LoginSecret, is_public_id
-from . import budget
-from .sessions import is_bound
+from . import budget, trusted_devices
+from .sessions import is_bound, is_requesting_client
 
 __all__ = [
     "LinkPreview",
@@ -50,11 +50,13 @@ class LinkPreview:
     asked (it holds the binding cookie): only there can the link be used in
     one click. Anywhere else, a mail scanner included, the choice is to
     approve the waiting device by its number, or to type the code.
+    ``approval_off``: after too many wrong numbers for the address, only the code.
     """
 
     token_hash: str
     login_request: LoginRequest
     same_browser: bool
+    approval_off: bool = False
 
 
 def refusal(login_request: LoginRequest, now: datetime) -> str | None:
@@ -102,9 +104,12 @@ def verify_code(
             raise SignInError("request_not_found")
         reason = refusal(login_request, now)
         standing = None
+        device = _trusted_requester(request, login_request)
         if reason is None:
             standing = budget.locked(login_request.email)
-            retry_after = budget.wait_of(standing, now)
+            # The browser that asked, trusted for this address, is not held back by
+            # failures that anyone can add to the address (``trusted_devices``).
+            retry_after = 0 if device else budget.wait_of(standing, now)
             reason = "rate_limited" if retry_after else None
         if reason is None:
             digest = hash_code(login_request.public_id, code)
@@ -118,6 +123,8 @@ def verify_code(
             reason = _count_failure(login_request, now)
             just_locked = reason == "request_locked"
     attempts_left = max(app_settings.MAX_ATTEMPTS - login_request.attempts, 0)
+    if device and reason in ("code_invalid", "request_locked"):
+        trusted_devices.count_failure(device)
     _report_failure(login_request, reason, request, just_locked=just_locked)
     if reason == "rate_limited":
         raise SignInError(reason, retry_after=retry_after)
@@ -138,10 +145,17 @@ def preview_link_hash(token_hash: str, request: HttpRequest | None = None) -> Li
     reason = refusal(secret.request, now) or _secret_refusal(secret, now)
     if reason is not None:
         raise SignInError(reason)
+    same_browser = is_bound(request, secret.request)
+    approval_off = (
+        not same_browser
+        and app_settings.CROSS_DEVICE_APPROVAL
+        and budget.approval_is_off(budget.current(secret.request.email))
+    )
     return LinkPreview(
         token_hash=token_hash,
         login_request=secret.request,
-        same_browser=is_bound(request, secret.request),
+        same_browser=same_browser,
+        approval_off=approval_off,
     )
 
 
@@ -149,15 +163,18 @@ def confirm_link(
     token_hash: str,
     *,
     request: HttpRequest | None = None,
-    same_browser_only: bool = True,
+    code_verifier: str | None = None,
     then: Then | None = None,
 ) -> tuple[LoginRequest, AbstractBaseUser]:
-    """Consume the request of a previewed link in the browser that asked; one click.
+    """Consume the request of a previewed link for the client that asked; one click.
 
-    In any other browser this is ``browser_mismatch`` and changes nothing: the
-    link stays usable, since the person may simply have opened the mail on
-    their phone. The JSON API, whose clients POST the token they were handed
-    (a mail scanner does not), passes ``same_browser_only=False``. ``then`` is
+    The link alone is not enough: it travels through mail servers, scanners,
+    proxies' logs and forwarded messages. The caller must also be the client that
+    asked: the browser holding the binding cookie, or the API client holding the
+    verifier of its PKCE challenge (``code_verifier``; the JSON API passes a string,
+    empty when none was sent). Anyone else gets ``browser_mismatch`` on the web and
+    ``client_mismatch`` on the API, and nothing changes: the link stays usable,
+    since the person may simply have opened the mail on their phone. ``then`` is
     as in ``verify_code``.
     """
     check_verify_rate(request)
@@ -165,8 +182,10 @@ def confirm_link(
     try:
         with transaction.atomic():
             login_request = lock_link_request(token_hash, now)
-            if same_browser_only and not is_bound(request, login_request):
-                raise SignInError("browser_mismatch")
+            if not is_requesting_client(request, login_request, code_verifier):
+                raise SignInError(
+                    "browser_mismatch" if code_verifier is None else "client_mismatch"
+                )
             user = consume(login_request, now)
             if then is not None:
                 then(login_request, user)
@@ -210,6 +229,13 @@ def check_verify_rate(request: HttpRequest | None) -> None:
         raise error
 
 
+def _trusted_requester(request: HttpRequest | None, login_request: LoginRequest) -> str | None:
+    """The trusted device of this browser, if it is the one that asked for the request."""
+    if request is None or not is_bound(request, login_request):
+        return None
+    return trusted_devices.vouched_device(request, login_request.email)
+
+
 def _locked_request(**lookup: object) -> LoginRequest | None:
     return (
         LoginRequest.objects.select_for_update(of=("self",))
@@ -242,12 +268,17 @@ def _count_failure(login_request: LoginRequest, now: datetime) -> str:
 
 
 def consume(
-    login_request: LoginRequest, now: datetime, *, reset_budget: bool = True
+    login_request: LoginRequest,
+    now: datetime,
+    *,
+    reset_budget: bool = True,
+    reset_approvals: bool = True,
 ) -> AbstractBaseUser:
     """Mark a locked, valid request used and return the account to sign in, creating it if
     allowed. Call inside the transaction that locked the request. A success clears the
     address's failure budget; ``reset_budget=False`` when the caller read it and found
-    nothing to clear (one statement fewer)."""
+    nothing to clear (one statement fewer), ``reset_approvals=False`` to keep its wrong
+    approval numbers (see ``budget.reset``)."""
     user = _resolve_user(login_request)
     if user is None:
         raise SignInError("account_disabled" if login_request.user else "signup_closed")
@@ -256,13 +287,27 @@ def consume(
     login_request.status = Status.SIGNED_IN
     login_request.save(update_fields=["user", "status", "completed_at"])
     if reset_budget:
-        budget.reset(login_request.email)
+        budget.reset(login_request.email, approvals=reset_approvals)
     return user
 
 
 def _resolve_user(login_request: LoginRequest) -> AbstractBaseUser | None:
+    from django.core.exceptions import ValidationError
+
+    from ..addresses import normalize_email
+
     adapter = get_adapter()
     user: AbstractBaseUser | None = login_request.user or adapter.get_user(login_request.email)
+    if user is not None and login_request.user is not None:
+        # The address is the credential: a request mailed to an address the account no
+        # longer has signs nobody in, even if nothing ended it (a queryset ``update()``
+        # sends no signal). Refused like an ended request, which it should have been.
+        try:
+            current = normalize_email(getattr(user, user.get_email_field_name()) or "")
+        except ValidationError:
+            current = ""  # a stored address that is not valid matches no request
+        if current != login_request.email:
+            raise SignInError("request_superseded")
     if user is not None:
         return user if adapter.can_sign_in(user) else None
     if not adapter.is_signup_open(login_request.email):
