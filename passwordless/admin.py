@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename, get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -78,13 +78,23 @@ class LoginRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(AuthEvent)
 class AuthEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "reason", "method", "masked_email", "user", "ip")
+    list_display = (
+        "created_at",
+        "kind",
+        "count",
+        "reason",
+        "method",
+        "masked_email",
+        "user",
+        "ip",
+    )
     list_filter = ("kind", "method", "created_at")
     search_fields = ("user__email", "masked_email", "ip", "reason")
     date_hierarchy = "created_at"
     fields = (
         "created_at",
         "kind",
+        "count",
         "reason",
         "method",
         "masked_email",
@@ -107,7 +117,8 @@ class AuthEventAdmin(ReadOnlyAdmin):
         """The last 24 hours at a glance, with an hourly chart drawn in SVG."""
         since = clock.now() - timedelta(hours=24)
         events = AuthEvent.objects.filter(created_at__gte=since)
-        counts = dict(events.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+        # A row of refused requests counts every refusal of its window (``AuthEvent.count``).
+        counts = dict(events.values_list("kind").annotate(n=Sum("count")).values_list("kind", "n"))
         hourly = (
             events.filter(kind__in=("signed_in", "failed"))
             .annotate(hour=TruncHour("created_at"))

@@ -27,7 +27,10 @@ _CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
     ),
     "request_superseded": (
         409,
-        _("A newer sign-in email was requested. Use the code or link from the newest email."),
+        _(
+            "This sign-in has ended: a newer email was requested, or the account changed. "
+            "Use the code or link from the newest email, or request a new one."
+        ),
     ),
     "request_locked": (423, _("Too many wrong codes. Request a new code.")),
     "request_not_found": (

@@ -25,7 +25,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 Mailbox = Callable[..., Delivered]
 OLD, NEW = "alice@example.org", "alice.new@example.org"
-SUPERSEDED = "A newer sign-in email was requested. Use the code or link from the newest email."
+SUPERSEDED = (
+    "This sign-in has ended: a newer email was requested, or the account changed. "
+    "Use the code or link from the newest email, or request a new one."
+)
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ def test_starting_again_in_the_same_browser_ends_its_older_request(
 
     stale = Browser(site).open_link(first.link)
     assert stale.status_code == 409
-    assert "A newer sign-in email was requested" in stale.text
+    assert "a newer email was requested" in stale.text
     assert browser.submit_code(second.code).status_code == 302
 
 

@@ -296,7 +296,7 @@ def me_view(request: HttpRequest) -> HttpResponse:
 def refresh_view(request: HttpRequest) -> HttpResponse:
     """Rotation needs the refresh token from the body: nothing ambient to forge."""
     data = json_body(request)
-    pair = tokens.refresh(required_str(data, "refresh", 4096))
+    pair = tokens.refresh(required_str(data, "refresh", 4096), request=request)
     return JsonResponse(pair.as_json())
 
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from .. import audit, clock, limits, signals
 from ..adapter import get_adapter
+from ..addresses import normalize_email
 from ..conf import app_settings
 from ..crypto import codes_match, hash_code, hash_token
 from ..errors import SignInError
@@ -292,10 +294,6 @@ def consume(
 
 
 def _resolve_user(login_request: LoginRequest) -> AbstractBaseUser | None:
-    from django.core.exceptions import ValidationError
-
-    from ..addresses import normalize_email
-
     adapter = get_adapter()
     user: AbstractBaseUser | None = login_request.user or adapter.get_user(login_request.email)
     if user is not None and login_request.user is not None:
