@@ -178,9 +178,10 @@ FROM passwordless_loginrequest WHERE id BETWEEN %(first)s AND %(last)s
 #: Audit rows are kept longer (90 days) than requests: the purge sets their link to NULL.
 EVENTS = """
 INSERT INTO passwordless_authevent (
-    kind, reason, method, masked_email, ip, user_agent, details, created_at, login_request_id)
+    kind, reason, method, masked_email, ip, user_agent, details, created_at, login_request_id,
+    count)
 SELECT 'requested', '', '', 'o***@bench.example', '192.0.2.1', 'Mozilla/5.0 (bench)', '{}',
-    created_at, id
+    created_at, id, 1
 FROM passwordless_loginrequest WHERE id BETWEEN %(first)s AND %(last)s
 """
 

@@ -70,7 +70,7 @@ def hash_binding(binding: str) -> str:
 
 def hash_device(device_id: str, email: str) -> str:
     """The signature of a trusted-device cookie: its random id, bound to one address."""
-    return _digest("device", f"{device_id}:{email}")
+    return _digest("device", f"{len(device_id)}:{device_id}:{email}")
 
 
 def codes_match(expected_digest: str, candidate_digest: str) -> bool:
@@ -80,16 +80,17 @@ def codes_match(expected_digest: str, candidate_digest: str) -> bool:
 
 #: RFC 7636 §4.1: a verifier is 43 to 128 unreserved characters; §4.2: its S256
 #: challenge is the unpadded base64url of its SHA-256, always 43 characters.
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+#: Matched whole (``fullmatch``): ``$`` would let a trailing newline through.
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def is_code_verifier(value: str) -> bool:
-    return bool(_VERIFIER.match(value))
+    return bool(_VERIFIER.fullmatch(value))
 
 
 def is_code_challenge(value: str) -> bool:
-    return bool(_CHALLENGE.match(value))
+    return bool(_CHALLENGE.fullmatch(value))
 
 
 def pkce_matches(challenge: str, verifier: str) -> bool:

@@ -258,3 +258,24 @@ def test_a_superuser_edits_user_permissions(site: str) -> None:
     granted = change(fields, user_permissions=[_perm_id("view_user")])
     assert post_form(root, page, [*granted, ("_save", "Save")]).status_code == 302
     assert User.objects.get(pk=bob.pk).has_perm("accounts.view_user")
+
+
+def test_a_group_changer_cannot_grant_themselves_rights_through_a_group(site: str) -> None:
+    """Found by review: Django's Group admin let a member with change_group post every
+    permission to their own group."""
+    mod = staff("mod@example.org", "auth.change_group", "auth.view_group", "auth.add_group")
+    crew = Group.objects.create(name="crew")
+    mod.groups.add(crew)
+    browser = admin_browser(site, mod)
+    page = f"/admin/auth/group/{crew.pk}/change/"
+    every = [str(pk) for pk in Permission.objects.values_list("pk", flat=True)]
+    answer = post_form(browser, page, [("name", "crew"), *(("permissions", p) for p in every)])
+    assert answer.status_code == 403
+    created = post_form(
+        browser, "/admin/auth/group/add/", [("name", "all"), ("permissions", every[0])]
+    )
+    assert created.status_code == 403
+    assert crew.permissions.count() == 0 and not Group.objects.filter(name="all").exists()
+    fresh = User.objects.get(pk=mod.pk)
+    assert not fresh.has_perm("accounts.delete_user")
+    assert browser.get("/admin/auth/group/").status_code == 200  # looking is still allowed

@@ -9,6 +9,7 @@ the verifier of the PKCE challenge (RFC 7636, S256) it sent with its send.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,16 @@ def test_malformed_challenges_are_refused_clearly(
     assert error["code"] == "field_invalid"
     assert (field or "code_challenge_method") in error["message"]
     assert LoginRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize("challenge", ["A" * 43 + "\n", "A" * 43 + "\r\n", "A" * 42 + "\n"])
+def test_a_challenge_with_a_line_break_is_refused_before_any_budget_is_spent(
+    site: str, challenge: str, settings: Any
+) -> None:
+    """Found by review: ``$`` matched before a trailing newline, so a 44-character
+    challenge reached the 43-character column: a 503 after the send was counted."""
+    settings.PASSWORDLESS_SEND_RATES_PER_EMAIL = "1/h"
+    app = ApiClient(site)
+    answer = app.post("/api/auth/send", {"email": "erin@example.org", "code_challenge": challenge})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "field_invalid"
+    assert app.send("erin@example.org").status_code == 202  # the budget was not spent

@@ -344,3 +344,30 @@ def test_a_poll_writes_nothing_to_the_database(mailbox: Mailbox) -> None:
     assert writes == []
     reads = [q for q in queries if "passwordless_loginrequest" in q["sql"]]
     assert len(reads) == 3  # one read per poll
+
+
+@pytest.mark.postgres
+def test_with_sign_up_closed_the_waiting_page_does_not_tell_approval_is_off(
+    site: str, mailbox: Mailbox, settings: Any
+) -> None:
+    """Found by review: only an account can have approving turned off (only it gets links
+    when sign-up is closed), so a waiting page without its number told that one exists."""
+    from accounts.models import User
+
+    settings.PASSWORDLESS_SIGNUP_ENABLED = False
+    User.objects.create_user("alice@example.org")
+    FailureBudget.objects.create(email="alice@example.org", approval_failures=3)
+    pages = []
+    for email in ("alice@example.org", "nobody@example.org"):
+        browser = Browser(site)
+        browser.start(email)
+        page = html.unescape(browser.get("/auth/code/").text)
+        polled = browser.poll().json()
+        pages.append(
+            ('class="match-number"' in page, "is off for this account" in page, sorted(polled))
+        )
+    assert pages[0] == pages[1] == (True, False, ["status"])
+    # The approval page, which only a holder of alice's mail reaches, still refuses.
+    phone = Browser(site)
+    phone.open_link(mailbox("alice@example.org").link)
+    assert phone.approve("00").status_code == 423

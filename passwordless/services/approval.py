@@ -197,15 +197,20 @@ def wait_status(login_request: LoginRequest) -> WaitStatus:
     if status == Status.PENDING and login_request.is_expired():
         status = "expired"
     shows_state = get_adapter().is_signup_open(login_request.email)
-    approval_off = app_settings.CROSS_DEVICE_APPROVAL and budget.approval_is_off(
-        budget.current(login_request.email)
+    # With sign-up closed, only existing accounts get links, so only they can have
+    # approving turned off: then the page keeps the number as if nothing happened (the
+    # approval page still refuses it), or it would tell which addresses have accounts.
+    approval_off = (
+        app_settings.CROSS_DEVICE_APPROVAL
+        and shows_state
+        and budget.approval_is_off(budget.current(login_request.email))
     )
     shows_number = app_settings.CROSS_DEVICE_APPROVAL and not approval_off
     return WaitStatus(
         status=status,
         delivery=_DELIVERY_LABELS[Delivery(login_request.delivery)] if shows_state else None,
         match_number=login_request.match_text if shows_number else None,
-        approval_off=approval_off and shows_state,
+        approval_off=approval_off,
     )
 
 
