@@ -1,10 +1,10 @@
 # Build the wheels in one stage; run as a non-root user from a slim image in the other.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md MANIFEST.in ./
+COPY pyproject.toml README.md MANIFEST.in constraints.txt ./
 COPY passwordless ./passwordless
 RUN pip install --no-cache-dir --upgrade pip \
- && pip wheel --no-cache-dir --wheel-dir /wheels ".[project]"
+ && pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[project]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHON=python \

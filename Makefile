@@ -8,13 +8,16 @@ AXE := tests/browser/node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint typecheck djangocheck pytest worker bench screenshots clean
 
-$(STAMP): pyproject.toml
+# The versions the tests passed with (constraints.txt; README.md, "Dependencies").
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 ## Set up and serve the site on http://127.0.0.1:8000 with the embedded defaults.
+## DEBUG is off unless set, so development is asked for here (a DEBUG already set wins).
+run: export DEBUG ?= True
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
@@ -30,8 +33,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy passwordless accounts config tests bench
 
 djangocheck: $(STAMP)
-	$(BIN)/python manage.py check --fail-level WARNING
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=True $(BIN)/python manage.py check --fail-level WARNING
+	DEBUG=True $(BIN)/python manage.py makemigrations --check --dry-run
 
 pytest: $(STAMP) $(AXE)
 	$(BIN)/pytest

@@ -68,8 +68,12 @@ class Target:
             SECURE_SSL_REDIRECT="False",
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.database}",
             CONN_MAX_AGE="600",
-            # The settings put sessions, rate limits and the broker in the next three.
+            # Sessions, rate limits and the broker each in a database of their own, the
+            # next three, so that each can be emptied alone.
             REDIS_URL=f"redis://127.0.0.1:6379/{self.redis_db}",
+            SESSION_REDIS_URL=f"redis://127.0.0.1:6379/{self.redis_db + 1}",
+            RATELIMIT_REDIS_URL=f"redis://127.0.0.1:6379/{self.redis_db + 2}",
+            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.broker_db}",
             LOG_LEVEL="INFO",
             LOG_FORMAT="json",
         )

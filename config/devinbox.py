@@ -1,13 +1,17 @@
 """A development inbox: mail is kept as .eml files under var/inbox/ and listed at /dev/inbox/.
 
-It lets a newcomer sign in on a fresh clone without any mail server. The pages
-exist only when DEBUG is on.
+It lets a newcomer sign in on a fresh clone without any mail server. Every code and link
+sent is readable there, so the pages answer only when DEBUG is on *and* the request comes
+from this machine: its peer address (REMOTE_ADDR) is loopback and no proxy relayed it.
+Anything else gets a 404. The Host header and X-Forwarded-For are written by the client,
+so neither can open the inbox.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
 import re
 import secrets
 import time
@@ -21,6 +25,8 @@ from django.core.mail.message import EmailMessage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+
+__all__ = ["DevInboxBackend", "is_local", "urlpatterns"]
 
 _NAME = re.compile(r"^[0-9]+-[0-9a-f]{8}$")
 
@@ -55,13 +61,31 @@ def _part(message: ParsedMessage, subtype: str) -> str:
     return str(body.get_content()) if body is not None else ""
 
 
-def _require_debug() -> None:
-    if not settings.DEBUG:
+#: Headers a proxy adds when it relays a request. A proxy on this machine (nginx in front of
+#: runserver or gunicorn) makes every visitor's peer address loopback, so a request that
+#: carries one of them is not taken to come from this machine.
+_RELAYED = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+def is_local(request: HttpRequest) -> bool:
+    """Whether the request's peer is this machine: REMOTE_ADDR on loopback, not relayed."""
+    try:
+        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack socket
+    return peer.is_loopback and not any(request.META.get(h) for h in _RELAYED)
+
+
+def _require_local_debug(request: HttpRequest) -> None:
+    # 404, not 403: a server that does not offer the inbox to this client says nothing of it.
+    if not settings.DEBUG or not is_local(request):
         raise Http404
 
 
 def inbox_view(request: HttpRequest) -> HttpResponse:
-    _require_debug()
+    _require_local_debug(request)
     names = sorted((p.stem for p in _inbox().glob("*.eml")), reverse=True)[:50]
     messages = []
     for name in names:
@@ -78,7 +102,7 @@ def inbox_view(request: HttpRequest) -> HttpResponse:
 
 
 def message_view(request: HttpRequest, name: str) -> HttpResponse:
-    _require_debug()
+    _require_local_debug(request)
     parsed = _read(name)
     context = {
         "name": name,
@@ -93,7 +117,7 @@ def message_view(request: HttpRequest, name: str) -> HttpResponse:
 
 def message_html_view(request: HttpRequest, name: str) -> HttpResponse:
     """The HTML part as the recipient would see it, in a sandbox: no scripts, no forms."""
-    _require_debug()
+    _require_local_debug(request)
     response = HttpResponse(_part(_read(name), "html"))
     response["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "

@@ -5,8 +5,14 @@ plain token) or makes one, returns it in the response, and hands it to the
 Celery tasks the request queues. The worker logs under the same id, so the
 lines of one sign-in, from the form post to the delivered email, share it.
 
-Every line passes ``RedactLinkTokens``: request paths can hold a magic link's
-token. ``logging_config`` builds the one configuration that Django's settings,
+Paths can hold secrets: a magic link's token (``/auth/link/<token>/``) and a
+sign-in request's id (``/api/auth/requests/<id>``, which collects an approved
+sign-in). ``redact`` removes both, and every line is redacted twice: the
+``RedactSecrets`` filter rewrites the record's message and each of its fields
+(Django's ``request`` extra prints the path: ``<WSGIRequest: GET '/auth/link/…'>``),
+and the formatters redact the finished line, tracebacks included. gunicorn's
+access lines go through the same handler (``config/gunicorn.py``).
+``logging_config`` builds the one configuration that Django's settings,
 gunicorn's master process and the Celery worker all use.
 """
 
@@ -20,20 +26,45 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from pythonjsonlogger.json import JsonFormatter
+
+from passwordless.log import RedactSecrets, redact
+
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
 __all__ = [
+    "RedactSecrets",
+    "RedactingFormatter",
+    "RedactingJsonFormatter",
     "RequestIdFilter",
     "RequestIdMiddleware",
     "current_request_id",
     "logging_config",
+    "redact",
     "request_id_scope",
 ]
 
 HEADER = "X-Request-ID"
+#: Where the middleware leaves the id on the request, for the lines Django writes after
+#: the middleware has returned (``django.request``'s 404 and 5xx lines).
+_META_KEY = "config.request_id"
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Plain lines, redacted once written (the traceback and stack included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """JSON lines, redacted once written: every field, the traceback included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(str(super().format(record)))
 
 
 def current_request_id() -> str | None:
@@ -68,6 +99,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request_id = accepted_request_id(request.headers.get(HEADER))
+        request.META[_META_KEY] = request_id
         with request_id_scope(request_id):
             response = self.get_response(request)
         response[HEADER] = request_id
@@ -79,7 +111,9 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
-            record.request_id = _current.get() or "-"
+            meta = getattr(getattr(record, "request", None), "META", None)
+            of_request = meta.get(_META_KEY) if isinstance(meta, dict) else None
+            record.request_id = _current.get() or of_request or "-"
         return True
 
 
@@ -121,9 +155,12 @@ def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, A
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
+            "plain": {
+                "()": "config.logs.RedactingFormatter",
+                "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s",
+            },
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": "config.logs.RedactingJsonFormatter",
                 "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
                 "datefmt": "%Y-%m-%dT%H:%M:%S%z",
@@ -131,7 +168,7 @@ def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, A
         },
         "filters": {
             "request_id": {"()": "config.logs.RequestIdFilter"},
-            "redact": {"()": "passwordless.log.RedactLinkTokens"},
+            "redact": {"()": "config.logs.RedactSecrets"},
         },
         "handlers": {"console": console},
         "root": {"handlers": ["console"], "level": level},

@@ -1,14 +1,15 @@
 """Settings of the project, read from the environment with django-environ.
 
-Every variable has a development default, so a fresh clone runs with nothing
-set: SQLite under var/, a local-memory cache with database sessions, tasks run
-in-process after commit, and mail kept in a development inbox at /dev/inbox/.
+Nothing set means production: DEBUG is off, and the settings refuse to start
+without SECRET_KEY. Development is asked for with DEBUG=True (`make run` sets it),
+and then every other variable has a development default: SQLite under var/, a
+local-memory cache with database sessions, tasks run in-process after commit, and
+mail kept in a development inbox at /dev/inbox/ (answered on loopback only).
 See the README for the table of variables.
 """
 
 import logging
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -24,7 +25,9 @@ if (BASE_DIR / ".env").is_file():
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 # Core
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: a server started with nothing set must not show debug pages, the
+# development inbox or development keys to whoever reaches it.
+DEBUG = env.bool("DEBUG", default=False)
 if not DEBUG and "SECRET_KEY" not in env:
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off.")
 SECRET_KEY = env.str(
@@ -93,24 +96,22 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Cache and sessions: Redis when REDIS_URL is set. Each use has its own Redis database,
-# numbered from REDIS_URL's: the cache there, sessions +1, rate limits +2, the broker +3
-# (a FLUSHDB of one never touches the others). Each can also be set on its own, as it
-# must be for Redis Cluster, which has only database 0.
+# Cache and sessions: Redis when REDIS_URL is set. Every use lives in REDIS_URL's own
+# database, told apart by key prefixes: the cache "cache:", sessions "session:", rate limits
+# "rl:" and the broker "broker:" (Redis Cluster and many managed services have database 0
+# only, and a database number past the server's last one would fail every request). Each
+# use can still be given a URL of its own: SESSION_REDIS_URL, RATELIMIT_REDIS_URL,
+# CELERY_BROKER_URL. clear() on a cache deletes its own prefix, never the whole database.
 REDIS_URL = env.str("REDIS_URL", default="")
 
 
-def _redis_url(variable: str, offset: int) -> str:
-    explicit = str(env.str(variable, default=""))
-    if explicit or not REDIS_URL:
-        return explicit
-    parts = urlsplit(REDIS_URL)
-    database = int(parts.path.strip("/") or 0) + offset
-    return str(urlunsplit(parts._replace(path=f"/{database}")))
+def _redis_url(variable: str) -> str:
+    return str(env.str(variable, default="")) or REDIS_URL
 
 
 if REDIS_URL:
     _redis_options = {
+        "CLIENT_CLASS": "config.redis_cache.PrefixClient",
         # Fail fast: a dead Redis must give an error page, not a hung worker.
         "SOCKET_CONNECT_TIMEOUT": 2,
         "SOCKET_TIMEOUT": 2,
@@ -124,14 +125,14 @@ if REDIS_URL:
         },
         "sessions": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": _redis_url("SESSION_REDIS_URL", 1),
+            "LOCATION": _redis_url("SESSION_REDIS_URL"),
             "KEY_PREFIX": "session",
             "OPTIONS": _redis_options,
         },
         # Rate-limit counters: atomic INCR, shared by every web process.
         "ratelimit": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": _redis_url("RATELIMIT_REDIS_URL", 2),
+            "LOCATION": _redis_url("RATELIMIT_REDIS_URL"),
             "KEY_PREFIX": "rl",
             "OPTIONS": _redis_options,
         },
@@ -151,7 +152,7 @@ else:
 
 # Celery: workers send mail when a broker is configured; otherwise tasks run
 # in-process, after the transaction commits.
-CELERY_BROKER_URL = _redis_url("CELERY_BROKER_URL", 3) or "memory://"
+CELERY_BROKER_URL = _redis_url("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -161,6 +162,24 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker outlives its broker: it reconnects for as long as the broker is away (by default
+# it gives up after 100 tries, about 50 minutes, and exits).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the connection drops runs to its end. Its ack is lost with the
+# channel, so the broker delivers it again, and the second run finds the row sent (sending
+# is idempotent). Cancelling it instead, Celery 6's default, could end it between the mail
+# server's answer and the commit: an email whose code never became valid.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# RabbitMQ: heartbeats notice a broker gone without closing the connection (a crashed host,
+# a partition) within two minutes. The control and event queues are exclusive: RabbitMQ 4.3
+# refuses transient queues that are not (Celery 5.7's default; 5.6 must be told).
+CELERY_BROKER_HEARTBEAT = 60
+CELERY_CONTROL_QUEUE_EXCLUSIVE = True
+CELERY_EVENT_QUEUE_EXCLUSIVE = True
+# The worker's heartbeat file, which bin/worker-alive reads (see config/celery_app.py).
+CELERY_WORKER_ALIVE_FILE = env.str("WORKER_ALIVE_FILE", default=str(VAR_DIR / "worker.alive"))
+CELERY_WORKER_ALIVE_INTERVAL = env.float("WORKER_ALIVE_INTERVAL", default=10.0)
 # The worker logs through LOGGING (JSON lines, request ids), not Celery's own set-up.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A broker that does not answer must not hold the web request for long.
@@ -170,7 +189,17 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# Redis only: RabbitMQ redelivers by itself what a closed channel had not acknowledged, and
+# has no visibility timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
+    {}
+    if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
+    else {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+)
+if REDIS_URL and CELERY_BROKER_URL == REDIS_URL:
+    # Beside the caches in REDIS_URL's database: kombu's fixed key names (celery, unacked,
+    # _kombu.binding.*) and its pub/sub channels get a prefix of their own.
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = "broker:"
 # Task time limits (45 s) and retries (about 5 minutes) stay far below the visibility timeout.
 CELERY_BEAT_SCHEDULE = {
     "passwordless-sweep-outbox": {
@@ -180,12 +209,15 @@ CELERY_BEAT_SCHEDULE = {
     "passwordless-purge": {"task": "passwordless.purge", "schedule": 3600.0},
 }
 
-# Mail: EMAIL_URL in django-environ's form (smtp://host:port, consolemail://...),
-# or the development inbox.
+# Mail: EMAIL_URL in django-environ's form (smtp://host:port, consolemail://...). Without
+# it, development writes mail to the development inbox, and production hands it to an SMTP
+# server on localhost:25 (Django's default): codes never land in files on a server's disk.
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
-else:
+elif DEBUG:
     EMAIL_BACKEND = "config.devinbox.DevInboxBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 DEV_INBOX_DIR = VAR_DIR / "inbox"
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sign-in <signin@localhost>")
@@ -297,8 +329,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
-# Static files served by the web process itself (whitenoise), compressed and cached;
-# collected at image build time, read from the source tree in development.
+# Static files served by the web process itself (whitenoise), compressed and cached. In
+# production whitenoise serves only what was collected into STATIC_ROOT: the release step
+# (bin/release) collects them, and so does the image build. In development they are read
+# from the source tree.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -16,7 +16,7 @@ urlpatterns = [
     # The admin signs in through the email flow too; before the admin's own URLs.
     path("admin/login/", admin_login_view, name="admin-login"),
     path("admin/", admin.site.urls),
-    # Answers 404 unless DEBUG is on.
+    # 404 unless DEBUG is on and the request comes from this machine (see config.devinbox).
     path("dev/inbox/", include("config.devinbox")),
 ]
 

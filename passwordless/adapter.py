@@ -136,10 +136,14 @@ class DefaultAdapter:
         self.send_templated_email("login", to, context)
 
     def enqueue_new_sign_in_email(self, user_session: UserSession) -> None:
-        """Queue the "new sign-in" notice (sent when a sign-in ended the oldest device)."""
-        from .tasks import send_new_sign_in_email
-
+        """Queue the "new sign-in" notice (sent when a sign-in ended the oldest device),
+        after the transaction commits. With ``PASSWORDLESS_MAIL_QUEUE = "sync"`` it is sent
+        in the request, after commit, and Celery is never imported."""
         pk = user_session.pk
+        if app_settings.MAIL_QUEUE == "sync":
+            transaction.on_commit(lambda: self._send_new_sign_in_now(pk))
+            return
+        from .tasks import send_new_sign_in_email
 
         def enqueue() -> None:
             try:
@@ -148,6 +152,24 @@ class DefaultAdapter:
                 logger.warning("could not queue the new sign-in email: session=%s", pk)
 
         transaction.on_commit(enqueue)
+
+    def _send_new_sign_in_now(self, user_session_id: int) -> None:
+        from .models import UserSession
+
+        user_session = (
+            UserSession.objects.select_related("user").filter(pk=user_session_id).first()
+        )
+        if user_session is None:
+            return
+        try:
+            self.send_new_sign_in_email(user_session)
+        except Exception as exc:
+            # The sign-in itself succeeded: a notice that fails is logged, not raised.
+            logger.warning(
+                "new sign-in notice not sent: session=%s error=%s",
+                user_session_id,
+                type(exc).__name__,
+            )
 
     def send_new_sign_in_email(self, user_session: UserSession) -> None:
         user = user_session.user
@@ -169,11 +191,23 @@ class DefaultAdapter:
         """
         pk = user.pk
         if app_settings.MAIL_QUEUE == "sync":
-            transaction.on_commit(lambda: _notify_now(pk, old_email))
+            transaction.on_commit(lambda: self._send_email_changed_now(pk, old_email))
             return
         from .tasks import queue_email_changed_email
 
         transaction.on_commit(lambda: queue_email_changed_email(pk, old_email))
+
+    def _send_email_changed_now(self, user_id: Any, old_email: str) -> None:
+        user = get_user_model()._default_manager.filter(pk=user_id).first()
+        if user is None:
+            return
+        try:
+            self.send_email_changed_email(user, old_email)
+        except Exception as exc:
+            # By class name only: an SMTP error's text can hold the address.
+            logger.warning(
+                "email-change notice not sent: user=%s error=%s", user_id, type(exc).__name__
+            )
 
     def send_email_changed_email(self, user: AbstractBaseUser, old_email: str) -> None:
         """Tell ``old_email`` that the account's address changed, and to which (masked)."""
@@ -232,18 +266,6 @@ def _deliver_now(login_request_id: int) -> None:
         deliver_login_email(login_request_id)
     except DeliveryDeferred:
         logger.warning("sign-in email not sent now: request=%s", login_request_id)
-
-
-def _notify_now(user_id: object, old_email: str) -> None:
-    """Send the address-change notice in-process; a failure is logged, not raised."""
-    from .tasks import send_email_changed_email
-
-    try:
-        send_email_changed_email(user_id, old_email)
-    except Exception as exc:
-        logger.warning(
-            "email-change notice not sent: user=%s error=%s", user_id, type(exc).__name__
-        )
 
 
 @functools.cache

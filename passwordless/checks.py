@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +19,12 @@ __all__ = [
     "check_adapter",
     "check_hash_key",
     "check_jwt",
+    "check_mail_queue",
     "check_rates",
+    "check_redis_urls",
     "check_shared_caches",
     "check_site_url",
+    "check_trusted_proxies",
     "check_user_model",
 ]
 
@@ -272,3 +276,93 @@ def check_adapter(
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_mail_queue(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Mail goes through Celery unless ``MAIL_QUEUE`` says ``"sync"``: without Celery
+    installed, the first email would fail with ``ModuleNotFoundError``. The app does not
+    fall back to ``"sync"`` by itself: a worker image that lost Celery would then send in
+    every web request instead of saying so."""
+    if app_settings.MAIL_QUEUE != "celery" or importlib.util.find_spec("celery") is not None:
+        return []
+    return [
+        Error(
+            "PASSWORDLESS_MAIL_QUEUE is 'celery' (the default), but Celery is not installed.",
+            hint="Install django-passwordless-email[celery] and run a worker, or set "
+            "PASSWORDLESS_MAIL_QUEUE = 'sync' to send mail in the request, after commit.",
+            id="passwordless.E015",
+        )
+    ]
+
+
+@register(Tags.caches)
+def check_redis_urls(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """A Redis URL that cannot work fails every request that needs it: a database the
+    server does not have, credentials it refuses. Each URL is tried once, for at most a
+    second; a server that does not answer is not reported (it may be starting; ``/readyz``
+    says so)."""
+    from .redis_probe import masked, redis_url_problem, redis_urls
+
+    uses: dict[str, list[str]] = {}
+    options: dict[str, Any] = {}
+    for use, url, url_options in redis_urls():
+        uses.setdefault(url, []).append(use)
+        options.setdefault(url, url_options)
+    errors: list[CheckMessage] = []
+    for url, names in uses.items():
+        problem = redis_url_problem(url, options[url])
+        if problem is not None:
+            errors.append(
+                Error(
+                    f"The Redis URL {masked(url)!r} ({', '.join(names)}) cannot work: {problem}.",
+                    hint="Use a database the server has: every use can share one (the "
+                    "project tells them apart by key prefixes), and Redis Cluster and many "
+                    "managed services have only database 0.",
+                    id="passwordless.E020",
+                )
+            )
+    return errors
+
+
+@register(Tags.security)
+def check_trusted_proxies(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Rate limits count clients by address: a proxy list that does not parse would fail the
+    first request, and a proxy in front that is not trusted makes every client its address."""
+    from .client import invalid_proxies
+
+    errors: list[CheckMessage] = [
+        Error(
+            f"PASSWORDLESS_TRUSTED_PROXIES has {entry!r}, which is not an address, a network "
+            "or 'unix'.",
+            hint="Write addresses or networks, e.g. '10.0.0.0/8,127.0.0.1', and 'unix' for a "
+            "proxy that connects over a unix socket.",
+            id="passwordless.E021",
+        )
+        for entry in invalid_proxies(app_settings.TRUSTED_PROXIES)
+    ]
+    behind_proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if behind_proxy and not settings.DEBUG and not app_settings.TRUSTED_PROXIES:
+        errors.append(
+            Error(
+                "SECURE_PROXY_SSL_HEADER says a proxy is in front, but "
+                "PASSWORDLESS_TRUSTED_PROXIES is empty.",
+                hint="Every client would be counted as the proxy, in one rate-limit bucket "
+                "that one attacker can fill. Name the proxy's addresses, or 'unix' when it "
+                "connects over a unix socket.",
+                id="passwordless.E022",
+            )
+        )
+    return errors

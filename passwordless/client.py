@@ -3,19 +3,39 @@
 ``X-Forwarded-For`` is believed only when the peer is one of
 ``PASSWORDLESS_TRUSTED_PROXIES``; then the address is the right-most entry not
 added by a trusted proxy. Anyone else can write the header, so for them it
-changes nothing.
+changes nothing. ``"unix"`` in that list trusts a peer on a unix socket (no
+``REMOTE_ADDR``): the proxy on this machine, as gunicorn behind nginx sees it.
+
+A request with no usable address (no ``REMOTE_ADDR`` and no trust for the
+socket, or a trusted proxy that named no client) cannot be rate-limited per
+client: it is refused (``service_unavailable``), never counted in one bucket
+that every such client would share and one attacker could fill, nor given a key
+of its own, which would leave it unlimited.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from functools import lru_cache
 
 from django.http import HttpRequest
 
 from .conf import app_settings
+from .errors import SignInError
 
-__all__ = ["client_ip", "mask_ip", "rate_key_for_ip", "user_agent"]
+__all__ = [
+    "UNIX_SOCKET",
+    "client_ip",
+    "invalid_proxies",
+    "mask_ip",
+    "rate_key_for_ip",
+    "user_agent",
+]
+
+#: The entry of ``TRUSTED_PROXIES`` that trusts a peer on a unix socket.
+UNIX_SOCKET = "unix"
+logger = logging.getLogger("passwordless")
 
 _MAX_USER_AGENT = 300
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -23,7 +43,19 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @lru_cache(maxsize=8)
 def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies if p != UNIX_SOCKET)
+
+
+def invalid_proxies(proxies: tuple[str, ...]) -> list[str]:
+    """The entries that are neither an address, a network nor ``"unix"`` (check E021)."""
+    bad: list[str] = []
+    for proxy in proxies:
+        try:
+            if proxy != UNIX_SOCKET:
+                ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            bad.append(proxy)
+    return bad
 
 
 def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -48,27 +80,48 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address, or ``None`` when the request gives no usable one."""
     if request is None:
         return None
-    peer = _parse(str(request.META.get("REMOTE_ADDR", "")))
+    remote = str(request.META.get("REMOTE_ADDR", "")).strip()
+    peer = _parse(remote)
     if peer is None:
-        return None
-    if _trusted(peer):
-        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
-        for hop in reversed([h for h in forwarded.split(",") if h.strip()]):
-            address = _parse(hop)
-            if address is None:
-                break  # garbage from the client's side: stop at the proxy's word
-            if not _trusted(address):
-                return str(address)
-    return str(peer)
+        if remote or UNIX_SOCKET not in app_settings.TRUSTED_PROXIES:
+            return None
+    elif not _trusted(peer):
+        return str(peer)
+    return _forwarded_client(str(request.META.get("HTTP_X_FORWARDED_FOR", "")))
+
+
+def _forwarded_client(forwarded: str) -> str | None:
+    """The right-most hop not added by a trusted proxy, or the left-most trusted one when
+    every hop is (a client inside the proxies' own network). A hop that does not parse
+    ends the walk: left of it is the client's own writing. No hop at all: ``None``, for a
+    trusted proxy that names no client says nothing about who is asking."""
+    believed = None
+    for hop in reversed([h for h in forwarded.split(",") if h.strip()]):
+        address = _parse(hop)
+        if address is None:
+            break
+        believed = address
+        if not _trusted(address):
+            break
+    return str(believed) if believed is not None else None
 
 
 def rate_key_for_ip(ip: str | None) -> str:
-    """IPv6 clients are counted per /64: one host usually holds the whole prefix."""
+    """IPv6 clients are counted per /64: one host usually holds the whole prefix.
+
+    Without an address, ``service_unavailable``: see the module's docstring.
+    """
     address = _parse(ip or "")
     if address is None:
-        return "unknown"
+        logger.error(
+            "no client address to rate-limit by: REMOTE_ADDR is empty (a unix socket? add "
+            "'unix' to PASSWORDLESS_TRUSTED_PROXIES) or a trusted proxy sent no "
+            "X-Forwarded-For; refusing the request"
+        )
+        raise SignInError("service_unavailable")
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)

@@ -19,7 +19,7 @@ os.environ["DATABASE_URL"] = (
     else "sqlite:///" + os.path.join(tempfile.gettempdir(), "passwordless-tests.sqlite3")
 )
 if HAS_REDIS:
-    # Databases 8 (cache), 9 (sessions) and 10 (rate limits) are the suite's own.
+    # Database 8 is the suite's own: cache, sessions and rate limits, told apart by prefix.
     os.environ["REDIS_URL"] = TEST_REDIS_URL = f"redis://127.0.0.1:{services.REDIS_PORT}/8"
 else:
     os.environ.pop("REDIS_URL", None)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -31,13 +36,22 @@ def free_port() -> int:
         return port
 
 
+#: Called with each message as it arrives, before the server answers the DATA command.
+OnMessage = Callable[[EmailMessage], None]
+
+
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, on_message: OnMessage | None = None) -> None:
         self.messages: list[EmailMessage] = []
         self.arrived = threading.Condition()
+        self.on_message = on_message
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
+        if self.on_message is not None:
+            # In a thread, so that other connections are served meanwhile; the sender
+            # waits for its answer until the hook returns.
+            await asyncio.get_running_loop().run_in_executor(None, self.on_message, parsed)
         with self.arrived:
             self.messages.append(parsed)
             self.arrived.notify_all()
@@ -45,11 +59,15 @@ class _Collector:
 
 
 class SMTPServer:
-    """aiosmtpd on 127.0.0.1 that keeps every message it accepts."""
+    """aiosmtpd on 127.0.0.1 that keeps every message it accepts.
 
-    def __init__(self) -> None:
+    ``on_message``, if given, sees each message before the sender hears that it was
+    accepted: what a mail scanner that opens links at delivery time does.
+    """
+
+    def __init__(self, on_message: OnMessage | None = None) -> None:
         self.port = free_port()
-        self._collector = _Collector()
+        self._collector = _Collector(on_message)
         self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
 
     def __enter__(self) -> SMTPServer:
@@ -128,7 +146,7 @@ def project_env(**overrides: str) -> dict[str, str]:
 
 def production_env(port: int, var_dir: Path, **overrides: str) -> dict[str, str]:
     """A project process as production runs it (DEBUG off: no debug pages) on plain-http
-    loopback, on the test database and Redis database 11 (sessions 12, rate limits 13)."""
+    loopback, on the test database and Redis database 11 (every use, told apart by prefix)."""
     from django.db import connection
 
     return project_env(
@@ -177,13 +195,126 @@ def _running(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> 
         process.stop()
 
 
-def celery_worker(env: dict[str, str], log_dir: Path) -> Any:
-    """A real worker, as bin/worker runs it (``with celery_worker(...) as worker``)."""
-    options = ["--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+def celery_worker(
+    env: dict[str, str], log_dir: Path, name: str = "celery-worker", options: Sequence[str] = ()
+) -> Any:
+    """A real worker, as bin/worker runs it (``with celery_worker(...) as worker``). Workers
+    running side by side need their own ``name`` (it names the log and the Celery node)."""
+    args = ["--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if name != "celery-worker":
+        args.append(f"--hostname={name}@%h")
     worker_env = {**env, "PYTHON": sys.executable, "LOG_LEVEL": "DEBUG"}
     return _running(
-        "celery-worker", ["sh", str(ROOT / "bin" / "worker"), *options], worker_env, log_dir
+        name, ["sh", str(ROOT / "bin" / "worker"), *args, *options], worker_env, log_dir
     )
+
+
+def migrate(env: dict[str, str], log_dir: Path) -> None:
+    """Create the tables of the database ``env`` names, as the release step does (bin/migrate).
+
+    Without the system checks: a test's plain-http loopback ``SITE_URL`` fails the
+    production ones, which the tests of the checks cover.
+    """
+    log = log_dir / "migrate.log"
+    with log.open("wb") as out:
+        done = subprocess.run(
+            ["sh", str(ROOT / "bin" / "migrate"), "--skip-checks"],
+            cwd=ROOT,
+            env={**env, "PYTHON": sys.executable},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode:
+        raise RuntimeError(f"migrate failed:\n{log.read_text(errors='replace')}")
+
+
+def code_and_link(message: EmailMessage) -> tuple[str, str]:
+    """The code and the link of a sign-in email received by ``SMTPServer``."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    code = re.search(r"^\s+(\d{6})\s*$", text, re.MULTILINE)
+    link = re.search(r"(https?://[^/\s]+/auth/link/[A-Za-z0-9_-]+/)", text)
+    assert code and link, text
+    return code.group(1), link.group(1)
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+class PostgresCluster:
+    """A PostgreSQL server of the test's own, in a temporary directory, on a free port:
+    one that a test may stop and start. As root, it runs as the ``postgres`` user."""
+
+    def __init__(self, directory: Path, bin_dir: Path) -> None:
+        self.port = free_port()
+        self.data = directory / "data"
+        self.log = directory / "postgres.log"
+        self._bin = bin_dir
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            shutil.chown(directory, "postgres")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            [*self._as, str(self._bin / tool), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-N")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start"
+        )
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def create_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """Start a private PostgreSQL (``PostgresCluster``); skip the test if it is not installed.
+
+    Its directory is a new one under the system's temporary directory, which the
+    ``postgres`` user can reach (pytest's ``tmp_path`` is private to the user running it).
+    """
+    import pytest
+
+    bin_dir = _postgres_bin()
+    if bin_dir is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
+    directory = Path(tempfile.mkdtemp(prefix="passwordless-pg-"))
+    try:
+        cluster = PostgresCluster(directory, bin_dir)
+        cluster.init()
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                cluster.stop()  # unless the test stopped it already
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def celery_beat(env: dict[str, str], log_dir: Path) -> Any:

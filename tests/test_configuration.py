@@ -18,6 +18,9 @@ print(json.dumps({
     "db": settings.DATABASES["default"]["ENGINE"],
     "db_name": str(settings.DATABASES["default"]["NAME"]),
     "cache": settings.CACHES["default"]["BACKEND"],
+    "locations": {a: c.get("LOCATION", "") for a, c in settings.CACHES.items()},
+    "prefixes": {a: c.get("KEY_PREFIX", "") for a, c in settings.CACHES.items()},
+    "broker_options": settings.CELERY_BROKER_TRANSPORT_OPTIONS,
     "sessions": settings.SESSION_ENGINE,
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "broker": settings.CELERY_BROKER_URL,
@@ -42,8 +45,9 @@ def _settings(tmp_path: Path, **env: str) -> dict[str, object]:
     return result
 
 
-def test_fresh_machine_defaults(tmp_path: Path) -> None:
-    found = _settings(tmp_path)
+def test_development_defaults(tmp_path: Path) -> None:
+    """Development is asked for (DEBUG=True); nothing else needs to be set."""
+    found = _settings(tmp_path, DEBUG="True")
     assert found["db"] == "django.db.backends.sqlite3"
     assert found["db_name"] == str(tmp_path / "var" / "db.sqlite3")
     assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
@@ -69,7 +73,13 @@ def test_services_from_the_environment(tmp_path: Path) -> None:
     assert found["cache"] == "django_redis.cache.RedisCache"
     assert found["sessions"] == "config.session_store"
     assert found["eager"] is False
-    assert found["broker"] == "redis://127.0.0.1:6379/4"  # REDIS_URL's database + 3
+    # Every use in REDIS_URL's own database, told apart by key prefixes.
+    assert found["broker"] == "redis://127.0.0.1:6379/1"
+    assert found["locations"] == dict.fromkeys(
+        ("default", "sessions", "ratelimit"), "redis://127.0.0.1:6379/1"
+    )
+    assert found["prefixes"] == {"default": "cache", "sessions": "session", "ratelimit": "rl"}
+    assert found["broker_options"]["global_keyprefix"] == "broker:"  # type: ignore[index]
     assert found["email"] == "django.core.mail.backends.smtp.EmailBackend"
     assert (found["email_host"], found["email_port"]) == ("127.0.0.1", 2525)
     assert found["site_url"] == "https://login.example.com"
@@ -77,6 +87,29 @@ def test_services_from_the_environment(tmp_path: Path) -> None:
 
 def test_broker_can_differ_from_redis(tmp_path: Path) -> None:
     found = _settings(
-        tmp_path, REDIS_URL="redis://127.0.0.1:6379/1", CELERY_BROKER_URL="amqp://127.0.0.1//"
+        tmp_path,
+        DEBUG="True",
+        REDIS_URL="redis://127.0.0.1:6379/1",
+        CELERY_BROKER_URL="amqp://127.0.0.1//",
     )
     assert found["broker"] == "amqp://127.0.0.1//"
+    assert "global_keyprefix" not in found["broker_options"]  # type: ignore[operator]
+
+
+def test_each_use_can_have_a_url_of_its_own(tmp_path: Path) -> None:
+    found = _settings(
+        tmp_path,
+        DEBUG="True",
+        REDIS_URL="redis://127.0.0.1:6379/1",
+        SESSION_REDIS_URL="redis://sessions.internal:6379/0",
+        RATELIMIT_REDIS_URL="redis://limits.internal:6379/0",
+        CELERY_BROKER_URL="redis://broker.internal:6379/0",
+    )
+    assert found["locations"] == {
+        "default": "redis://127.0.0.1:6379/1",
+        "sessions": "redis://sessions.internal:6379/0",
+        "ratelimit": "redis://limits.internal:6379/0",
+    }
+    assert found["broker"] == "redis://broker.internal:6379/0"
+    # A broker of its own keeps kombu's own key names, as before.
+    assert "global_keyprefix" not in found["broker_options"]  # type: ignore[operator]

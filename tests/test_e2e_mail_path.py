@@ -53,10 +53,14 @@ def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
         env = project_env(
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
             REDIS_URL=f"redis://127.0.0.1:6379/{CACHE_DB}",
+            # A database each (all would share REDIS_URL's by default): each place is dumped.
+            SESSION_REDIS_URL=f"redis://127.0.0.1:6379/{CACHE_DB + 1}",
+            RATELIMIT_REDIS_URL=f"redis://127.0.0.1:6379/{CACHE_DB + 2}",
             CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{BROKER_DB}",
             EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}",
             SITE_URL=f"http://127.0.0.1:{web_port}",
             SECRET_KEY="end-to-end-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+            DEBUG="True",  # as when DEBUG defaulted to on: plain http on loopback
             VAR_DIR=str(tmp_path / "var"),
             LOG_LEVEL="DEBUG",
             LOG_FORMAT="json",

@@ -9,22 +9,40 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from pythonjsonlogger.json import JsonFormatter
 
-from config.logs import RequestIdFilter, logging_config, request_id_scope
-from passwordless.log import RedactLinkTokens
+from config.logs import (
+    RedactingFormatter,
+    RedactingJsonFormatter,
+    RedactSecrets,
+    RequestIdFilter,
+    logging_config,
+    request_id_scope,
+)
+
+
+def _line(record: logging.LogRecord, json_lines: bool = True) -> str:
+    """The record as the configured console handler writes it (formatter and filters)."""
+    config = logging_config(json_lines=json_lines)
+    options = dict(config["formatters"]["json" if json_lines else "plain"])
+    formatter_class = {
+        "config.logs.RedactingJsonFormatter": RedactingJsonFormatter,
+        "config.logs.RedactingFormatter": RedactingFormatter,
+    }[options.pop("()")]
+    assert config["handlers"]["console"]["filters"] == ["request_id", "redact"]
+    assert config["filters"]["redact"] == {"()": "config.logs.RedactSecrets"}
+    if not json_lines:
+        options = {"fmt": options["format"]}
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter_class(**options))
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactSecrets())
+    handler.handle(record)
+    return stream.getvalue()
 
 
 def _json_line(record: logging.LogRecord) -> dict[str, Any]:
-    options = dict(logging_config(json_lines=True)["formatters"]["json"])
-    options.pop("()")
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter(**options))
-    handler.addFilter(RequestIdFilter())
-    handler.addFilter(RedactLinkTokens())
-    handler.handle(record)
-    parsed: dict[str, Any] = json.loads(stream.getvalue())
+    parsed: dict[str, Any] = json.loads(_line(record))
     return parsed
 
 
@@ -67,3 +85,49 @@ def test_a_line_outside_a_request_says_so() -> None:
 def test_link_tokens_are_redacted_in_json_lines() -> None:
     line = _json_line(_record("GET %s", "/auth/link/AbCdEfGhIjKlMnOpQrStUv/"))
     assert line["message"] == "GET /auth/link/[redacted]/"
+
+
+TOKEN = "AbCdEfGhIjKlMnOpQrStUv0123456789_-abcdefgh"
+REQUEST_ID = "Zx9_Yw8-Vu7Ts6Rq5Po4Nm"
+
+
+def test_request_ids_in_api_paths_are_redacted() -> None:
+    line = _json_line(_record("GET %s", f"/api/auth/requests/{REQUEST_ID}?mode=jwt"))
+    assert line["message"] == "GET /api/auth/requests/[redacted]?mode=jwt"
+
+
+def test_djangos_request_extra_is_redacted() -> None:
+    """``django.request`` puts the request itself on the record: its repr prints the path."""
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(f"/auth/link/{TOKEN}./")
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", (request.path,), None
+    )
+    record.request = request
+    record.status_code = 404
+    text = _line(record)
+    assert TOKEN not in text
+    line = json.loads(text)
+    assert line["request"] == "<WSGIRequest: GET '/auth/link/[redacted]/'>"
+    assert line["message"] == "Not Found: /auth/link/[redacted]/"
+    assert line["status_code"] == 404
+
+
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "plain"])
+def test_every_field_and_the_traceback_are_redacted(json_lines: bool) -> None:
+    try:
+        raise LookupError(f"no row for /auth/link/{TOKEN}/")
+    except LookupError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "passwordless", logging.ERROR, __file__, 1, "failed", None, exc_info
+    )
+    record.path = f"/api/auth/requests/{REQUEST_ID}"
+    record.referer = f"https://login.example.com/auth/link/{TOKEN}/"
+    record.hops = [f"/auth/link/{TOKEN}/"]
+    text = _line(record, json_lines=json_lines)
+    assert TOKEN not in text and REQUEST_ID not in text
+    assert "LookupError" in text and "[redacted]" in text

@@ -35,6 +35,7 @@ def replicas(transactional_db: None, tmp_path: Path) -> Iterator[tuple[str, str,
             EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}",
             SITE_URL=f"http://127.0.0.1:{port_a}",
             ALLOWED_HOSTS="127.0.0.1,localhost",
+            DEBUG="True",  # as when DEBUG defaulted to on: plain http on loopback
             SECRET_KEY="replica-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
             JWT_PRIVATE_KEY=new_jwt_key(),
             SEND_RATES_PER_EMAIL="2/m",

@@ -77,7 +77,10 @@ def _schemas() -> dict[str, Any]:
     }
     symbols = re.escape(app_settings.CODE_ALPHABET)
     code = {"type": "string", "pattern": f"^[{symbols}]{{{app_settings.CODE_LENGTH}}}$"}
-    request_id = {"type": "string", "minLength": 1, "maxLength": 64}
+    # Every string the API reads refuses control characters (and lone surrogates, which a
+    # pattern cannot name): ``parsing.json_body``'s fields.
+    text = {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}
+    request_id = {**text, "minLength": 1, "maxLength": 64}
     # RFC 7636: the S256 challenge of a verifier the client keeps, and that verifier.
     challenge = {
         "type": ["string", "null"],
@@ -122,7 +125,7 @@ def _schemas() -> dict[str, Any]:
             "required": ["email"],
             "properties": {
                 "email": email,
-                "next": {"type": ["string", "null"], "maxLength": 2000},
+                "next": {**text, "type": ["string", "null"], "maxLength": 2000},
                 "code_challenge": challenge,
                 "code_challenge_method": {"type": ["string", "null"], "enum": ["S256", None]},
             },
@@ -140,7 +143,7 @@ def _schemas() -> dict[str, Any]:
         "LinkBody": {
             "type": "object",
             "required": ["token"],
-            "properties": {"token": string, "mode": mode, "code_verifier": verifier},
+            "properties": {"token": text, "mode": mode, "code_verifier": verifier},
         },
         "CollectBody": {
             "type": "object",
@@ -149,9 +152,12 @@ def _schemas() -> dict[str, Any]:
         "RefreshBody": {
             "type": "object",
             "required": ["refresh"],
-            "properties": {"refresh": string},
+            "properties": {"refresh": text},
         },
-        "LogoutBody": {"type": "object", "properties": {"refresh": {"type": ["string", "null"]}}},
+        "LogoutBody": {
+            "type": "object",
+            "properties": {"refresh": {**text, "type": ["string", "null"]}},
+        },
         "Accepted": {
             "type": "object",
             "required": ["request_id", "expires_in", "resend_after"],

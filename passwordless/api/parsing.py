@@ -1,8 +1,15 @@
-"""Reading a JSON request body, with a clear 400 for everything malformed."""
+"""Reading a JSON request body, with a clear 400 for everything malformed.
+
+JSON can spell what no HTTP form can: ``"\\ud800"`` is valid JSON and decodes to a lone
+surrogate, which no encoder accepts (UTF-8 for a hash or a query, the database's
+text), and ``"\\u0000"`` to a NUL, which PostgreSQL refuses in text. Every string
+field is checked here, once, so that no view meets either.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -12,6 +19,10 @@ from ..conf import app_settings
 from ..errors import SignInError
 
 __all__ = ["json_body", "optional_str", "required_str"]
+
+#: Lone surrogates (U+D800-U+DFFF) and control characters (C0, DEL, C1): none belongs in
+#: any field of this API, be it an address, a path, a token or a code.
+_NOT_TEXT = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f]")
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
@@ -60,4 +71,10 @@ def _string(data: dict[str, Any], field: str, max_length: int) -> str:
         raise SignInError("field_invalid", field=field, reason="expected a string.")
     if len(value) > max_length:
         raise SignInError("field_invalid", field=field, reason=f"at most {max_length} characters.")
+    if _NOT_TEXT.search(value):
+        raise SignInError(
+            "field_invalid",
+            field=field,
+            reason="control characters and unpaired surrogates are not allowed.",
+        )
     return value

@@ -36,6 +36,7 @@ from .verification import (
     check_verify_rate,
     consume,
     lock_link_request,
+    lock_request,
     refusal,
     report_link_failure,
 )
@@ -165,7 +166,7 @@ def collect_approval(
         return None
     now = clock.now()
     with transaction.atomic():
-        locked = LoginRequest.objects.select_for_update().filter(pk=login_request.pk).first()
+        locked = lock_request(LoginRequest.objects.filter(pk=login_request.pk))
         if locked is None:
             raise SignInError("request_not_found")
         if locked.status != Status.APPROVED:

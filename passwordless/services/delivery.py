@@ -1,23 +1,41 @@
 """Sending the sign-in email: the worker's side of the flow.
 
 The secrets are minted here, in the worker, so they never cross the broker.
-The row is locked while its email is sent, and an email already sent is not
-sent again: a task delivered twice, or run by two workers, sends once.
+
+Commit, then send. The secret is committed before its email leaves, so the code and
+link work the moment the email arrives (people type codes at once; mail scanners such
+as Safe Links open links at delivery time), and a commit failing after the send (a
+database restart, a lost connection) cannot leave anyone holding a code that never works.
+
+Sent once: that first transaction, under the row lock, also claims the send by
+writing ``delivery = sent``, so a duplicate task, a second worker or the sweeper
+sends nothing. ``sends`` counts the settled attempts (the email accepted, or lost in a
+way that may have delivered it): more secrets than ``sends`` is a send under way. A
+duplicate then retries later, and after ``CLAIM_TIMEOUT`` (its worker died) sends
+again. An SMTP 5xx deletes the refused secret; a transient failure keeps it (the
+message may have arrived), and the retry's secret joins the ``VALID_SECRETS`` newest.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NoReturn
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
 
 from .. import audit, clock, signals
 from ..adapter import get_adapter
 from ..crypto import hash_code, hash_token
 from ..models import AuthEvent, LoginRequest, LoginSecret
+from .verification import lock_request
 
 __all__ = [
+    "CLAIM_TIMEOUT",
     "DeliveryDeferred",
     "deliver_login_email",
     "is_permanent_failure",
@@ -29,6 +47,15 @@ logger = logging.getLogger("passwordless")
 Delivery = LoginRequest.Delivery
 _SENDABLE = (Delivery.PENDING, Delivery.DEFERRED)
 
+#: After this long a send that was claimed and never settled is taken for lost (its
+#: worker died): longer than the task's hard time limit (45 s, ``tasks.MAIL_TASK_OPTIONS``),
+#: so a worker still sending is never overtaken.
+CLAIM_TIMEOUT = timedelta(seconds=60)
+
+#: Waits between tries to record a send that the database refused (restarting, connection
+#: lost): about 15 s in all, inside the task's soft time limit (30 s).
+_RECORD_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
 
 class DeliveryDeferred(Exception):
     """The email could not be sent now; the task should try again.
@@ -38,37 +65,69 @@ class DeliveryDeferred(Exception):
     """
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A committed secret whose email this worker now sends; the raw values never leave it."""
+
+    login_request: LoginRequest
+    secret_pk: int
+    code: str = field(repr=False)
+    link: str = field(repr=False)
+
+
 def deliver_login_email(login_request_id: int) -> str:
     """Mint a code and link for the request, email them, and return the delivery state.
 
     Transient failures (connection errors, SMTP 4xx) leave the request
     ``deferred`` and raise ``DeliveryDeferred`` so the task retries; permanent
     ones (SMTP 5xx) mark it ``failed``. A row held by a sign-in check at this
-    moment is busy, not done: that also asks for a retry, never a silent skip.
+    moment, or a send of it under way elsewhere, is busy, not done: that also
+    asks for a retry, never a silent skip.
     """
     try:
-        return _deliver(login_request_id)
+        claim = _claim(login_request_id)
     except DeliveryDeferred:
         raise
     except Exception as exc:
-        if is_permanent_failure(exc):
-            logger.warning(
-                "sign-in email refused: request=%s error=%s", login_request_id, type(exc).__name__
-            )
-            mark_delivery_failed(login_request_id, reason="smtp_refused")
-            return Delivery.FAILED
+        _defer(login_request_id, exc)
+    if isinstance(claim, str):
+        return claim
+    try:
+        get_adapter().send_login_email(claim.login_request, code=claim.code, link=claim.link)
+    except Exception as exc:
+        if not is_permanent_failure(exc):
+            _defer(login_request_id, exc, claim=claim)
         logger.warning(
-            "sign-in email deferred: request=%s error=%s", login_request_id, type(exc).__name__
+            "sign-in email refused: request=%s error=%s", login_request_id, type(exc).__name__
         )
-        _set_delivery(login_request_id, Delivery.DEFERRED)
-        raise DeliveryDeferred(type(exc).__name__) from None
+        try:
+            _settle_refused(claim)
+        except DatabaseError as db_exc:
+            _defer(login_request_id, db_exc, claim=claim)
+        return Delivery.FAILED
+    _settle_sent(claim)
+    signals.login_code_sent.send(LoginRequest, login_request=claim.login_request)
+    return Delivery.SENT
 
 
 def mark_delivery_failed(login_request_id: int, reason: str = "gave_up") -> None:
-    """Record that the email will not be sent; the task calls it when it stops retrying."""
-    if _set_delivery(login_request_id, Delivery.FAILED):
-        login_request = LoginRequest.objects.filter(pk=login_request_id).first()
-        audit.record(AuthEvent.Kind.DELIVERY_FAILED, login_request=login_request, reason=reason)
+    """Record that the email will not be sent; the task calls it when it stops retrying.
+
+    A database that is away is logged, not raised: an error in a task's failure
+    handler stops a worker, and the sweeper expires the row in time anyway.
+    """
+    try:
+        if _set_delivery(login_request_id, Delivery.FAILED):
+            login_request = LoginRequest.objects.filter(pk=login_request_id).first()
+            audit.record(
+                AuthEvent.Kind.DELIVERY_FAILED, login_request=login_request, reason=reason
+            )
+    except DatabaseError as exc:
+        logger.warning(
+            "could not mark the sign-in email failed: request=%s error=%s",
+            login_request_id,
+            type(exc).__name__,
+        )
 
 
 def is_permanent_failure(exc: BaseException) -> bool:
@@ -78,25 +137,32 @@ def is_permanent_failure(exc: BaseException) -> bool:
     return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
 
 
-def _deliver(login_request_id: int) -> str:
+def _claim(login_request_id: int) -> _Claim | str:
+    """Commit a new secret and ``sent`` for the request, or say why nothing is to be sent."""
     adapter = get_adapter()
     now = clock.now()
     with transaction.atomic():
-        login_request = (
-            LoginRequest.objects.select_for_update(skip_locked=True)
-            .filter(pk=login_request_id)
-            .first()
-        )
+        rows = LoginRequest.objects.filter(pk=login_request_id)
+        login_request = lock_request(rows, skip_locked=True)
         if login_request is None:
-            if LoginRequest.objects.filter(pk=login_request_id).exists():
-                # Locked by another worker sending it, or by a code being checked.
+            if rows.exists():
+                # Locked by another worker claiming it, or by a code being checked.
                 raise DeliveryDeferred("row busy")
             return "gone"
-        if login_request.delivery not in _SENDABLE:
+        if login_request.delivery == Delivery.SENT:
+            started = _unsettled_since(login_request)
+            if started is None:
+                return Delivery.SENT
+            if now - started < CLAIM_TIMEOUT:
+                raise DeliveryDeferred("send under way")
+            # The worker that claimed it died. Its email may have gone out, so its secret
+            # stays and counts as sent; the person gets another one.
+            login_request.sends += 1
+        elif login_request.delivery not in _SENDABLE:
             return str(login_request.delivery)
         if login_request.status != LoginRequest.Status.PENDING or login_request.is_expired(now):
             login_request.delivery = Delivery.EXPIRED
-            login_request.save(update_fields=["delivery"])
+            login_request.save(update_fields=["delivery", "sends"])
             return Delivery.EXPIRED
 
         user = adapter.get_user(login_request.email)
@@ -106,14 +172,15 @@ def _deliver(login_request_id: int) -> str:
         )
         if not may_sign_in:
             login_request.delivery = Delivery.SUPPRESSED
-            login_request.save(update_fields=["user", "delivery"])
+            login_request.save(update_fields=["user", "delivery", "sends"])
             logger.info(
                 "sign-in email not sent (no eligible account): request=%s", login_request.pk
             )
             return Delivery.SUPPRESSED
 
         code, token = adapter.mint_code(login_request), adapter.mint_token(login_request)
-        LoginSecret.objects.create(
+        link = adapter.build_link_url(token)
+        secret = LoginSecret.objects.create(
             request=login_request,
             code_hash=hash_code(login_request.public_id, code),
             token_hash=hash_token(token),
@@ -122,16 +189,91 @@ def _deliver(login_request_id: int) -> str:
         # The request's own expiry is not moved here: only the web path sets it, the
         # same way for every address, so it cannot tell who got mail.
         login_request.delivery = Delivery.SENT
-        login_request.sent_at = now
-        login_request.sends += 1
-        login_request.save(update_fields=["user", "delivery", "sent_at", "sends"])
-        # Sent inside the transaction: if the mail server refuses, the secret
-        # is rolled back with everything else and never becomes valid.
-        adapter.send_login_email(login_request, code=code, link=adapter.build_link_url(token))
+        login_request.save(update_fields=["user", "delivery", "sends"])
+    return _Claim(login_request, secret.pk, code, link)
 
-    audit.record(AuthEvent.Kind.SENT, login_request=login_request)
-    signals.login_code_sent.send(LoginRequest, login_request=login_request)
-    return Delivery.SENT
+
+def _unsettled_since(login_request: LoginRequest) -> datetime | None:
+    """When the newest secret was minted, if a send of the request has not been settled."""
+    minted = list(login_request.secrets.values_list("created_at", flat=True))
+    return minted[0] if len(minted) > login_request.sends else None
+
+
+def _settle_sent(claim: _Claim) -> None:
+    """Count the accepted email and audit it, trying again while the database is away.
+
+    The secret is committed and the email is out: giving up here would have a retry
+    send a second email for a request already delivered.
+    """
+    login_request = claim.login_request
+    for wait in (*_RECORD_WAITS, None):
+        try:
+            with transaction.atomic():
+                LoginRequest.objects.filter(pk=login_request.pk).update(
+                    sends=F("sends") + 1, sent_at=clock.now()
+                )
+                audit.record(AuthEvent.Kind.SENT, login_request=login_request)
+            return
+        except DatabaseError as exc:
+            if wait is None:
+                # Still ``sent`` from the claim, so nothing sends it again; only a task
+                # arriving for it after CLAIM_TIMEOUT would.
+                logger.error(
+                    "sign-in email sent, not recorded: request=%s error=%s",
+                    login_request.pk,
+                    type(exc).__name__,
+                )
+                return
+            logger.warning(
+                "sign-in email sent, recording it again in %ss: request=%s error=%s",
+                wait,
+                login_request.pk,
+                type(exc).__name__,
+            )
+            time.sleep(wait)
+
+
+def _settle_refused(claim: _Claim) -> None:
+    """End the refused secret; mark the request failed unless a newer send owns it."""
+    with transaction.atomic():
+        LoginSecret.objects.filter(pk=claim.secret_pk).delete()
+        failed = _latest_claim(claim).update(delivery=Delivery.FAILED)
+        if failed:
+            audit.record(
+                AuthEvent.Kind.DELIVERY_FAILED,
+                login_request=claim.login_request,
+                reason="smtp_refused",
+            )
+
+
+def _defer(login_request_id: int, exc: Exception, *, claim: _Claim | None = None) -> NoReturn:
+    """Leave the request ``deferred`` and raise ``DeliveryDeferred`` for a retry.
+
+    A claimed secret stays: a connection lost after the message was handed over may
+    have delivered it.
+    """
+    logger.warning(
+        "sign-in email deferred: request=%s error=%s", login_request_id, type(exc).__name__
+    )
+    try:
+        with transaction.atomic():
+            if claim is None:
+                _set_delivery(login_request_id, Delivery.DEFERRED)
+            else:
+                LoginRequest.objects.filter(pk=login_request_id).update(sends=F("sends") + 1)
+                _latest_claim(claim).update(delivery=Delivery.DEFERRED)
+    except DatabaseError:
+        pass  # the retry finds the row as it was; an unsettled claim it waits out
+    raise DeliveryDeferred(type(exc).__name__) from None
+
+
+def _latest_claim(claim: _Claim) -> QuerySet[LoginRequest]:
+    """The request, if it is still ``sent`` by this claim: no resend reopened it since, and
+    no newer secret was minted for it."""
+    newer = LoginSecret.objects.filter(request=OuterRef("pk"), pk__gt=claim.secret_pk)
+    return LoginRequest.objects.filter(pk=claim.login_request.pk, delivery=Delivery.SENT).filter(
+        ~Exists(newer)
+    )
 
 
 def _set_delivery(login_request_id: int, state: str) -> bool:

@@ -1,8 +1,10 @@
 """Checking a code or a link, and consuming it exactly once.
 
-Every check runs under a row lock on the request (``select_for_update``), so
+Every check runs under a row lock on the request (``lock_request``), so
 concurrent submissions of the same secret are serialised and only the first
-can consume it.
+can consume it. SQLite has no row locks: there the lock is its database-wide
+write lock. And consuming is itself conditional (``status`` still what was
+read), so a request is used once even by a caller that took no lock.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, QuerySet
 from django.http import HttpRequest
 
 from .. import audit, clock, limits, signals
@@ -32,6 +35,7 @@ __all__ = [
     "confirm_link",
     "consume",
     "lock_link_request",
+    "lock_request",
     "preview_link",
     "preview_link_hash",
     "refusal",
@@ -203,8 +207,7 @@ def lock_link_request(token_hash: str, now: datetime) -> LoginRequest:
     Call inside ``transaction.atomic()``. Failures raise without writing, so
     they are reported by the caller.
     """
-    secret = LoginSecret.objects.filter(token_hash=token_hash).only("request_id").first()
-    login_request = _locked_request(pk=secret.request_id) if secret else None
+    login_request = _locked_request(secrets__token_hash=token_hash)
     if login_request is None:
         raise SignInError("request_not_found")
     reason = refusal(login_request, now)
@@ -238,13 +241,28 @@ def _trusted_requester(request: HttpRequest | None, login_request: LoginRequest)
     return trusted_devices.vouched_device(request, login_request.email)
 
 
-def _locked_request(**lookup: object) -> LoginRequest | None:
+def lock_request(
+    rows: QuerySet[LoginRequest], *, skip_locked: bool = False
+) -> LoginRequest | None:
+    """The first of ``rows``, locked for update until the transaction ends.
+
+    Call inside ``transaction.atomic()``, before anything else reads in it. On SQLite,
+    where ``select_for_update`` does nothing, a write to the rows comes first: it takes
+    the database's write lock, waiting for the writer that holds it, and keeps it to the
+    end of the transaction. A transaction that reads first and writes later fails
+    instead ("database is locked") when another writer came in between.
+    """
+    if not connections[rows.db].features.has_select_for_update:
+        rows.update(attempts=F("attempts"))
     return (
-        LoginRequest.objects.select_for_update(of=("self",))
+        rows.select_for_update(of=("self",), skip_locked=skip_locked)
         .select_related("user")
-        .filter(**lookup)
         .first()
     )
+
+
+def _locked_request(**lookup: object) -> LoginRequest | None:
+    return lock_request(LoginRequest.objects.filter(**lookup))
 
 
 def _live_secrets(login_request: LoginRequest, now: datetime) -> list[LoginSecret]:
@@ -284,10 +302,16 @@ def consume(
     user = _resolve_user(login_request)
     if user is None:
         raise SignInError("account_disabled" if login_request.user else "signup_closed")
+    # Only if nobody consumed it since it was read: the lock makes that certain, and this
+    # holds even where no lock was taken.
+    used = LoginRequest.objects.filter(pk=login_request.pk, status=login_request.status).update(
+        user=user, status=Status.SIGNED_IN, completed_at=now
+    )
+    if not used:
+        raise SignInError("link_used")
     login_request.completed_at = now
     login_request.user = user  # type: ignore[assignment]
     login_request.status = Status.SIGNED_IN
-    login_request.save(update_fields=["user", "status", "completed_at"])
     if reset_budget:
         budget.reset(login_request.email, approvals=reset_approvals)
     return user
