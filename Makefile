@@ -54,7 +54,7 @@ screenshots: $(STAMP) $(AXE)
 
 ## A Celery worker for the mail path (needs CELERY_BROKER_URL or REDIS_URL).
 worker: $(STAMP)
-	$(BIN)/celery -A config.celery_app worker --loglevel=INFO
+	DEBUG=$${DEBUG:-True} PYTHON=$(BIN)/python sh bin/worker
 
 clean:
 	rm -rf $(VENV) var tests/browser/node_modules

@@ -40,8 +40,12 @@ class _LoginEmailTask(_BaseTask):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        # Retries are exhausted: record it so that admins can see it.
-        services.mark_delivery_failed(args[0] if args else kwargs["login_request_id"])
+        # Retries are exhausted: record it so that admins can see it. Nothing raised here may
+        # escape: an error in a failure handler stops a solo worker.
+        try:
+            services.mark_delivery_failed(args[0] if args else kwargs["login_request_id"])
+        except Exception as error:
+            logger.error("could not record a failed sign-in email: %s", type(error).__name__)
 
 
 #: Every mail task: retried on transient errors with exponential backoff and jitter, for

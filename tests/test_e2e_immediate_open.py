@@ -4,10 +4,11 @@ The worker commits the secret before it sends the email. A mail scanner (Microso
 Defender Safe Links) opens links while the message is still being delivered, and a
 person may type the code at once: here the SMTP server itself does both, before it
 answers the DATA command, for 200 sign-ins over real gunicorn, PostgreSQL, Redis and
-Celery processes. Then the database is restarted between the send and its record:
-the code still works, and no task sends the email again. And, in-process, the claim
-that keeps a send single: a duplicate while it is under way sends nothing, a claim
-whose worker died is sent again only after ``CLAIM_TIMEOUT``.
+Celery processes. Then the database stops between the send and its record, and
+starts again 2 s later: the code still works, and no task sends the email again.
+And, in-process, the claim that keeps a send single: a duplicate while it is under
+way sends nothing, and a claim whose worker died is sent again only after
+``CLAIM_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
 from passwordless import services
 from passwordless.models import LoginRequest, LoginSecret
-from passwordless.services.delivery import CLAIM_TIMEOUT, DeliveryDeferred
+from passwordless.services.delivery import CLAIM_TIMEOUT, DeliveryDeferred, stale_claims
 from passwordless.tasks import MAIL_TASK_OPTIONS
 from tests import services as test_services
 from tests.attacker import Browser
@@ -365,7 +366,9 @@ def test_a_claim_whose_worker_died_is_sent_again_after_the_timeout(
     with pytest.raises(DeliveryDeferred):
         services.deliver_login_email(login_request.pk)
     assert mail.outbox == []
+    assert not stale_claims(frozen_clock()).exists()
     frozen_clock.advance(seconds=1)
+    assert list(stale_claims(frozen_clock())) == [login_request]
     assert services.deliver_login_email(login_request.pk) == "sent"
     assert len(mail.outbox) == 1
     login_request.refresh_from_db()
@@ -373,6 +376,8 @@ def test_a_claim_whose_worker_died_is_sent_again_after_the_timeout(
     assert (login_request.sends, login_request.secrets.count()) == (2, 2)
     assert services.deliver_login_email(login_request.pk) == "sent"
     assert len(mail.outbox) == 1
+    frozen_clock.advance(seconds=CLAIM_TIMEOUT.total_seconds())
+    assert not stale_claims(frozen_clock()).exists()
 
 
 def test_the_claim_outlives_the_task() -> None:

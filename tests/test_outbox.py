@@ -65,6 +65,22 @@ def test_the_sweeper_leaves_fresh_requests_and_expires_late_ones(
 
 
 @pytest.mark.django_db
+def test_the_sweeper_sends_a_deferred_request_whose_retry_was_lost(
+    frozen_clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry waits in the broker; a Redis without persistence restarting loses it."""
+    login_request = LoginRequestFactory.create(expires_at=clock.now() + timedelta(minutes=10))
+    LoginRequest.objects.filter(pk=login_request.pk).update(delivery="deferred")
+    frozen_clock.advance(minutes=5)  # still inside the task's own retries: left to them
+    assert services.sweep_outbox() == {"expired": 0, "queued": 0}
+    frozen_clock.advance(minutes=1, seconds=1)
+    assert services.sweep_outbox() == {"expired": 0, "queued": 1}
+    assert len(mail.outbox) == 1
+    login_request.refresh_from_db()
+    assert login_request.delivery == "sent"
+
+
+@pytest.mark.django_db
 def test_a_task_queued_twice_sends_once() -> None:
     login_request = LoginRequestFactory.create()
     tasks.send_login_email.apply((login_request.pk,))

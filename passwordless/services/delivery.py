@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
 
 from .. import audit, clock, signals
 from ..adapter import get_adapter
@@ -39,7 +40,9 @@ __all__ = [
     "DeliveryDeferred",
     "deliver_login_email",
     "is_permanent_failure",
+    "lost_retries",
     "mark_delivery_failed",
+    "stale_claims",
 ]
 
 logger = logging.getLogger("passwordless")
@@ -128,6 +131,32 @@ def mark_delivery_failed(login_request_id: int, reason: str = "gave_up") -> None
             login_request_id,
             type(exc).__name__,
         )
+
+
+def stale_claims(now: datetime) -> QuerySet[LoginRequest]:
+    """Live requests whose send was claimed more than ``CLAIM_TIMEOUT`` ago and never
+    settled: their worker died. For the sweeper, which queues them again."""
+    return (
+        LoginRequest.objects.filter(delivery=Delivery.SENT, expires_at__gt=now)
+        .annotate(minted=Count("secrets"), last_minted=Max("secrets__created_at"))
+        .filter(minted__gt=F("sends"), last_minted__lte=now - CLAIM_TIMEOUT)
+    )
+
+
+#: A deferred request is retried by its task within about five minutes (its backoff is at
+#: most 300 s); one still deferred this long after its last try lost its retry (a broker
+#: that kept nothing across a restart, a worker killed while holding it).
+RETRY_LOST_AFTER = timedelta(seconds=300) + CLAIM_TIMEOUT
+
+
+def lost_retries(now: datetime) -> QuerySet[LoginRequest]:
+    """Live deferred requests whose retry never came. For the sweeper, which queues them
+    again; sending stays idempotent, so a retry that was only late costs one wasted task."""
+    return (
+        LoginRequest.objects.filter(delivery=Delivery.DEFERRED, expires_at__gt=now)
+        .annotate(last_try=Coalesce(Max("secrets__created_at"), F("created_at")))
+        .filter(last_try__lte=now - RETRY_LOST_AFTER)
+    )
 
 
 def is_permanent_failure(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@ from django.db.models import F, Q, QuerySet
 from .. import clock
 from ..conf import app_settings
 from ..models import AuthEvent, FailureBudget, LoginRequest
+from .delivery import lost_retries, stale_claims
 
 __all__ = ["DeliveryReport", "delivery_report", "purge", "sweep_outbox"]
 
@@ -36,6 +37,12 @@ def sweep_outbox() -> dict[str, int]:
         delivery=Delivery.PENDING, expires_at__gt=now, created_at__lte=stale
     ).values_list("pk", "expires_at")[:500]:
         queued += queue_login_email(pk, expires_at)
+    # A send claimed by a worker that died (SIGKILL, out of memory) before it finished (with
+    # a Redis broker its task would come back only after the visibility timeout), and a
+    # retry the broker lost.
+    for lost in (stale_claims(now), lost_retries(now)):
+        for pk, expires_at in lost.values_list("pk", "expires_at")[:500]:
+            queued += queue_login_email(pk, expires_at)
     return {"expired": expired, "queued": queued}
 
 
