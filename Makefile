@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # axe-core, from the npm registry, for the browser tests' accessibility pass.
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint typecheck djangocheck pytest worker bench screenshots clean
+.PHONY: run test test-fast lint typecheck djangocheck pytest worker bench screenshots clean
 
 # The versions the tests passed with (constraints.txt; README.md, "Dependencies").
 $(STAMP): pyproject.toml constraints.txt
@@ -25,12 +25,18 @@ run: $(STAMP)
 ## Everything CI runs: lint, format, types, Django checks, migrations, tests.
 test: lint typecheck djangocheck pytest
 
+## The fast tiers only, unit and db (no server, no processes, no browser): under a minute.
+## The tiers are set in tests/conftest.py; `make pytest` runs them all.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "unit or db"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
-	$(BIN)/mypy passwordless accounts config tests bench
+	$(BIN)/mypy passwordless accounts config tests bench tools
 
 djangocheck: $(STAMP)
 	DEBUG=True $(BIN)/python manage.py check --fail-level WARNING

@@ -169,9 +169,10 @@ FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i,
 """
 
 SECRETS = """
-INSERT INTO passwordless_loginsecret (request_id, code_hash, token_hash, created_at)
+INSERT INTO passwordless_loginsecret (
+    request_id, code_hash, token_hash, created_at, settled_at)
 SELECT id, md5(random()::text) || md5(random()::text), md5(id::text) || md5(random()::text),
-    created_at
+    created_at, created_at
 FROM passwordless_loginrequest WHERE id BETWEEN %(first)s AND %(last)s
 """
 
@@ -527,7 +528,7 @@ def measure_mail(n: int) -> Mail:
 
     broker = redis.Redis(host="127.0.0.1", port=6379, db=TARGET.redis_db)
     # The queue's key, with the prefix it has beside the caches in one database.
-    queue = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "") + "celery"
+    queue = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")) + "celery"
     broker.delete(queue)  # the tasks of the sign-ins above, which no worker ran
     began = time.perf_counter()
     for i in range(n):

@@ -27,7 +27,9 @@ _FAILURES = (
 
 
 def _glob_escape(text: str) -> str:
-    return "".join(f"[{ch}]" if ch in "*?[]\\" else ch for ch in text)
+    """``text`` matched literally by Redis' glob: a backslash before each special character
+    (a bracket class cannot hold ``]`` or ``\\``)."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)
 
 
 class PrefixClient(DefaultClient):  # type: ignore[misc]

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from passwordless.admin_login import admin_login_view
 from passwordless.api.views import jwks_view
+from passwordless.web.admin_login import admin_login_view
 
 from . import health, views
 

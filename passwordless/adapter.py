@@ -9,7 +9,6 @@ attempts, single use) stay in the services and cannot be adapted away.
 from __future__ import annotations
 
 import functools
-import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
@@ -34,8 +32,6 @@ if TYPE_CHECKING:
     from .models import LoginRequest, UserSession
 
 __all__ = ["DefaultAdapter", "get_adapter"]
-
-logger = logging.getLogger("passwordless")
 
 
 class DefaultAdapter:
@@ -93,9 +89,8 @@ class DefaultAdapter:
         user: AbstractBaseUser = manager.create_user(password=None, **fields)
         return user
 
-    # Mail.
-
-    # The secrets of the email, minted in the worker.
+    # Mail: the secrets of the email, minted in the worker, and each message. Queueing it
+    # (Celery or in the request, after commit) is ``services.mail``'s job, not policy.
 
     def mint_code(self, login_request: LoginRequest) -> str:
         """A fresh random code (``CODE_LENGTH`` symbols of ``CODE_ALPHABET``)."""
@@ -104,22 +99,6 @@ class DefaultAdapter:
     def mint_token(self, login_request: LoginRequest) -> str:
         """A fresh random link token (256 bits)."""
         return crypto.mint_token()
-
-    def enqueue_login_email(self, login_request: LoginRequest) -> None:
-        """Queue the email after the transaction commits: the request only carries an id.
-
-        Like Celery's ``delay_on_commit``, but a broker that refuses the task
-        must not turn into an error page: the row stays ``pending`` and can be
-        sent again later. With ``PASSWORDLESS_MAIL_QUEUE = "sync"`` (projects
-        without Celery) the email is sent in the request, after commit.
-        """
-        pk, expires_at = login_request.pk, login_request.expires_at
-        if app_settings.MAIL_QUEUE == "sync":
-            transaction.on_commit(lambda: _deliver_now(pk))
-            return
-        from .tasks import queue_login_email
-
-        transaction.on_commit(lambda: queue_login_email(pk, expires_at))
 
     def send_login_email(self, login_request: LoginRequest, *, code: str, link: str) -> None:
         """Render and send the one email holding both the code and the link."""
@@ -135,42 +114,6 @@ class DefaultAdapter:
         }
         self.send_templated_email("login", to, context)
 
-    def enqueue_new_sign_in_email(self, user_session: UserSession) -> None:
-        """Queue the "new sign-in" notice (sent when a sign-in ended the oldest device),
-        after the transaction commits. With ``PASSWORDLESS_MAIL_QUEUE = "sync"`` it is sent
-        in the request, after commit, and Celery is never imported."""
-        pk = user_session.pk
-        if app_settings.MAIL_QUEUE == "sync":
-            transaction.on_commit(lambda: self._send_new_sign_in_now(pk))
-            return
-        from .tasks import send_new_sign_in_email
-
-        def enqueue() -> None:
-            try:
-                send_new_sign_in_email.delay(pk)
-            except Exception:
-                logger.warning("could not queue the new sign-in email: session=%s", pk)
-
-        transaction.on_commit(enqueue)
-
-    def _send_new_sign_in_now(self, user_session_id: int) -> None:
-        from .models import UserSession
-
-        user_session = (
-            UserSession.objects.select_related("user").filter(pk=user_session_id).first()
-        )
-        if user_session is None:
-            return
-        try:
-            self.send_new_sign_in_email(user_session)
-        except Exception as exc:
-            # The sign-in itself succeeded: a notice that fails is logged, not raised.
-            logger.warning(
-                "new sign-in notice not sent: session=%s error=%s",
-                user_session_id,
-                type(exc).__name__,
-            )
-
     def send_new_sign_in_email(self, user_session: UserSession) -> None:
         user = user_session.user
         context = {
@@ -182,32 +125,6 @@ class DefaultAdapter:
         self.send_templated_email(
             "new_sign_in", getattr(user, user.get_email_field_name()), context
         )
-
-    def enqueue_email_changed_email(self, user: AbstractBaseUser, old_email: str) -> None:
-        """Queue the notice to the address the account had, after the change commits.
-
-        The task carries the old address itself (see ``tasks.send_email_changed_email``).
-        With ``PASSWORDLESS_MAIL_QUEUE = "sync"`` it is sent in the request, after commit.
-        """
-        pk = user.pk
-        if app_settings.MAIL_QUEUE == "sync":
-            transaction.on_commit(lambda: self._send_email_changed_now(pk, old_email))
-            return
-        from .tasks import queue_email_changed_email
-
-        transaction.on_commit(lambda: queue_email_changed_email(pk, old_email))
-
-    def _send_email_changed_now(self, user_id: Any, old_email: str) -> None:
-        user = get_user_model()._default_manager.filter(pk=user_id).first()
-        if user is None:
-            return
-        try:
-            self.send_email_changed_email(user, old_email)
-        except Exception as exc:
-            # By class name only: an SMTP error's text can hold the address.
-            logger.warning(
-                "email-change notice not sent: user=%s error=%s", user_id, type(exc).__name__
-            )
 
     def send_email_changed_email(self, user: AbstractBaseUser, old_email: str) -> None:
         """Tell ``old_email`` that the account's address changed, and to which (masked)."""
@@ -255,17 +172,6 @@ class DefaultAdapter:
         if login_request is not None and login_request.next_url:
             return login_request.next_url
         return resolve_url(app_settings.LOGIN_REDIRECT_URL)
-
-
-def _deliver_now(login_request_id: int) -> None:
-    """Send in-process; a failure leaves the request deferred or failed, and the page
-    shows it, instead of breaking the response."""
-    from .services.delivery import DeliveryDeferred, deliver_login_email
-
-    try:
-        deliver_login_email(login_request_id)
-    except DeliveryDeferred:
-        logger.warning("sign-in email not sent now: request=%s", login_request_id)
 
 
 @functools.cache

@@ -13,7 +13,12 @@ from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, reverse
 
+from .adapter import get_adapter
+from .client import invalid_proxies
 from .conf import app_settings
+from .keys import signing_key
+from .limits import rate_period
+from .redis_probe import masked, redis_url_problem, redis_urls
 
 __all__ = [
     "check_adapter",
@@ -135,8 +140,6 @@ def check_jwt(
     except NoReverseMatch:
         return errors  # the JSON API is not mounted: no tokens to sign
     try:
-        from .keys import signing_key
-
         signing_key()
     except Exception as exc:
         errors.append(
@@ -210,8 +213,6 @@ def check_rates(
     **kwargs: Any,
 ) -> list[CheckMessage]:
     """A rate that does not parse would fail at the first request, in production."""
-    from .limits import rate_period
-
     errors: list[CheckMessage] = []
     for name in _RATE_SETTINGS:
         for rate in getattr(app_settings, name):
@@ -255,8 +256,6 @@ def check_adapter(
     **kwargs: Any,
 ) -> list[CheckMessage]:
     """An adapter that mints guessable secrets is for load benchmarks, never for a site."""
-    from .adapter import get_adapter
-
     try:
         adapter = get_adapter()
     except ImportError as exc:
@@ -310,8 +309,6 @@ def check_redis_urls(
     server does not have, credentials it refuses. Each URL is tried once, for at most a
     second; a server that does not answer is not reported (it may be starting; ``/readyz``
     says so)."""
-    from .redis_probe import masked, redis_url_problem, redis_urls
-
     uses: dict[str, list[str]] = {}
     options: dict[str, Any] = {}
     for use, url, url_options in redis_urls():
@@ -341,8 +338,6 @@ def check_trusted_proxies(
 ) -> list[CheckMessage]:
     """Rate limits count clients by address: a proxy list that does not parse would fail the
     first request, and a proxy in front that is not trusted makes every client its address."""
-    from .client import invalid_proxies
-
     errors: list[CheckMessage] = [
         Error(
             f"PASSWORDLESS_TRUSTED_PROXIES has {entry!r}, which is not an address, a network "

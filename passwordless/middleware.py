@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
 
@@ -26,9 +27,9 @@ from .services.sessions import (
     SESSION_LAST_SEEN_KEY,
     SESSION_SIGNED_IN_AT_KEY,
     SESSION_TRACKING_KEY,
-    sign_out,
     timeouts_for,
 )
+from .services.signin import sign_out, track
 
 __all__ = ["ServiceUnavailableMiddleware", "SessionTimeoutMiddleware", "server_error"]
 
@@ -58,7 +59,7 @@ class SessionTimeoutMiddleware:
             # Signed in some other way (the admin's password form): start the clocks now.
             session[SESSION_SIGNED_IN_AT_KEY] = session[SESSION_LAST_SEEN_KEY] = now
             user = cast(AbstractBaseUser, request.user)
-            session[SESSION_TRACKING_KEY] = tracking.track(request, user, "other").public_id
+            session[SESSION_TRACKING_KEY] = track(request, user, "other").public_id
             session.set_expiry(int(idle))
         elif not isinstance(tracked, str):
             # Its clocks run but no row tracks it: it could never be listed, nor ended.
@@ -74,9 +75,9 @@ class SessionTimeoutMiddleware:
 
 
 def _dependency_errors() -> tuple[type[BaseException], ...]:
-    from django.db import DatabaseError
-
     errors: list[type[BaseException]] = [DatabaseError]
+    # redis and django_redis are optional dependencies (the "redis" extra): imported only
+    # to catch their errors when they are installed.
     try:
         from redis.exceptions import RedisError
 

@@ -146,6 +146,10 @@ class LoginSecret(models.Model):
     code_hash = models.CharField(max_length=64)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=_now, editable=False)
+    # When the worker finished sending this secret's email (accepted, or lost in a way that
+    # may have delivered it). Empty while its send is under way: a duplicate task waits, and
+    # only a claim left unsettled past ``delivery.CLAIM_TIMEOUT`` is taken for dead.
+    settled_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

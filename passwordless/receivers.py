@@ -10,6 +10,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save, pre_save
 
+from .services.accounts import account_changed
+
 __all__ = ["connect"]
 
 
@@ -32,8 +34,6 @@ def _after(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     before = getattr(instance, "_passwordless_before", None)
     if created or not before:
         return
-    from .services.accounts import account_changed
-
     old_email = before[0]
     email_changed = old_email != getattr(instance, sender.get_email_field_name())
     deactivated = len(before) > 1 and before[1] and not getattr(instance, "is_active", True)

@@ -107,6 +107,7 @@ def redis_url_problem(url: str, options: Mapping[str, Any] | None = None) -> str
     offline = _offline_problem(url)
     if offline is not None:
         return offline
+    # redis-py is an optional dependency (the "redis" extra): no Redis URL, no import.
     try:
         import redis
         from redis.backoff import NoBackoff

@@ -1,26 +1,28 @@
 """Celery tasks. Their messages carry a row id, never a code or link, and no address but
-the one that only the address-change notice can be sent to (``send_email_changed_email``)."""
+the one that only the address-change notice can be sent to (``send_email_changed_email``).
+
+A surface: ``services.mail`` queues these by name, so nothing below imports this module."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth import get_user_model
 
 from . import services
-from .addresses import mask_email
+from .adapter import get_adapter
+from .models import UserSession
 from .services.delivery import DeliveryDeferred, is_permanent_failure
 
 __all__ = [
     "purge",
-    "queue_email_changed_email",
-    "queue_login_email",
     "send_email_changed_email",
     "send_login_email",
+    "send_new_sign_in_email",
     "sweep_outbox",
 ]
 
@@ -72,9 +74,6 @@ def send_login_email(login_request_id: int) -> str:
 @shared_task(name="passwordless.send_new_sign_in_email", **MAIL_TASK_OPTIONS)
 def send_new_sign_in_email(user_session_id: int) -> None:
     """Tell a user that a new device signed in and the oldest one was signed out."""
-    from .adapter import get_adapter
-    from .models import UserSession
-
     user_session = UserSession.objects.select_related("user").filter(pk=user_session_id).first()
     if user_session is not None:
         get_adapter().send_new_sign_in_email(user_session)
@@ -90,10 +89,6 @@ def send_email_changed_email(user_id: Any, old_email: str) -> None:
     is not a secret (knowing it signs nobody in), so it travels, only as far as the broker.
     Failures re-raise by class name only: an SMTP error's text can hold the address.
     """
-    from django.contrib.auth import get_user_model
-
-    from .adapter import get_adapter
-
     user = get_user_model()._default_manager.filter(pk=user_id).first()
     if user is None:
         return
@@ -104,34 +99,6 @@ def send_email_changed_email(user_id: Any, old_email: str) -> None:
             logger.warning("email-change notice refused: user=%s", user_id)
             return
         raise DeliveryDeferred(type(exc).__name__) from None
-
-
-def queue_email_changed_email(user_id: Any, old_email: str) -> None:
-    """Put the address-change notice on the broker; a refusal is logged, not raised.
-
-    Monitoring (events, Flower) shows the masked address, never the full one.
-    """
-    try:
-        send_email_changed_email.apply_async(
-            (user_id, old_email), argsrepr=repr((user_id, mask_email(old_email)))
-        )
-    except Exception:
-        logger.warning("could not queue the email-change notice: user=%s", user_id)
-
-
-def queue_login_email(login_request_id: int, expires_at: datetime) -> bool:
-    """Put the sending task on the broker; ``False`` if the broker refused it.
-
-    The message expires with the request: a worker that gets it late drops it
-    rather than send a code that no longer works. A refused task is not an
-    error for the person: the row stays ``pending`` and the sweeper sends it.
-    """
-    try:
-        send_login_email.apply_async((login_request_id,), expires=expires_at)
-    except Exception:
-        logger.warning("could not queue the sign-in email: request=%s", login_request_id)
-        return False
-    return True
 
 
 @shared_task(name="passwordless.sweep_outbox", ignore_result=True, soft_time_limit=20)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import link_views, session_views, views
+from .web import link_views, session_views, views
 
 app_name = "passwordless"
 

@@ -19,6 +19,8 @@ class Browser:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers.update(headers)
+        #: What a scripted crawler noted of the answers it got, for a failing test to show.
+        self.seen: list[str] = []
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.base_url}{path}"

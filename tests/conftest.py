@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,15 +10,59 @@ from django.core import mail
 from django.core.cache import caches
 from django.test import Client
 
+# The app's own test helpers, shipped for projects that use it; used here so they are exercised.
+# Test modules import these names from here too.
+from passwordless.testing import CODE_RE, LINK_RE, Delivered, FrozenClock, read_sign_in_mail
+
+# Fixtures, offered here as `pytest_plugins = ["passwordless.testing"]` offers them to a project.
+from passwordless.testing import frozen_clock as frozen_clock
+from passwordless.testing import passwordless_code as passwordless_code
+
+__all__ = ["CODE_RE", "LINK_RE", "Delivered", "FrozenClock", "RateLimitClock", "read_sign_in_mail"]
+
 _MISSING = {
     "postgres": ("postgres", "PostgreSQL is not answering on 127.0.0.1:5432"),
     "redis": ("redis", "Redis is not answering on 127.0.0.1:6379"),
 }
 
 
+_DB_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+}
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The one tier of a test (a marker registered in pyproject.toml), by what it uses.
+
+    The heaviest thing it uses decides, so ``-m "unit or db"`` (``make test-fast``) starts
+    no server and no process, and ``-m db`` is not also every e2e test.
+
+    browser: a module named ``test_browser*`` (Chromium); e2e: marked so by hand (it starts
+    processes: gunicorn, a Celery worker, an SMTP server); http: the ``live_server`` fixture
+    (directly or through ``site``); db: the ``django_db`` marker or a database fixture;
+    unit: anything else.
+    """
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if item.path.name.startswith("test_browser"):
+        return "browser"
+    if item.get_closest_marker("e2e"):
+        return "e2e"
+    if "live_server" in fixtures:
+        return "http"
+    if item.get_closest_marker("django_db") or fixtures & _DB_FIXTURES:
+        return "db"
+    return "unit"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     available = {"postgres": settings.HAS_POSTGRES, "redis": settings.HAS_REDIS}
     for item in items:
+        tier = tier_of(item)
+        if tier != "e2e":  # already marked
+            item.add_marker(getattr(pytest.mark, tier))
         for marker, (service, reason) in _MISSING.items():
             if item.get_closest_marker(marker) and not available[service]:
                 item.add_marker(pytest.mark.skip(reason=f"{reason}: test skipped"))
@@ -32,30 +73,6 @@ def _clean_caches() -> Iterator[None]:
     yield
     for alias in settings.CACHES:
         caches[alias].clear()
-
-
-class FrozenClock:
-    """Controls ``passwordless.clock.now``, the app's one source of time."""
-
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
-
-
-@pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    from django.utils import timezone
-
-    from passwordless import clock
-
-    frozen = FrozenClock(timezone.now())
-    monkeypatch.setattr(clock, "now", frozen)
-    return frozen
 
 
 class RateLimitClock:
@@ -90,25 +107,6 @@ def rate_clock(monkeypatch: pytest.MonkeyPatch) -> RateLimitClock:
     clock = RateLimitClock(float(int(time.time())))
     monkeypatch.setattr(django_ratelimit.core, "time", clock)
     return clock
-
-
-@dataclass
-class Delivered:
-    code: str
-    link: str
-    message: mail.EmailMultiAlternatives
-
-
-CODE_RE = re.compile(r"^\s+(\d{6})\s*$", re.MULTILINE)
-LINK_RE = re.compile(r"(https?://\S+/auth/link/[A-Za-z0-9_-]+/)")
-
-
-def read_sign_in_mail(message: Any) -> Delivered:
-    """The code and link of a sign-in email, read from its text part."""
-    code = CODE_RE.search(message.body)
-    link = LINK_RE.search(message.body)
-    assert code and link, message.body
-    return Delivered(code=code.group(1), link=link.group(1), message=message)
 
 
 @pytest.fixture

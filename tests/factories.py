@@ -52,8 +52,10 @@ def issue_secret(login_request: LoginRequest, *, code: str | None = None) -> Iss
         code_hash=hash_code(login_request.public_id, code),
         token_hash=hash_token(token),
         created_at=clock.now(),
+        settled_at=clock.now(),  # its email went out
     )
     login_request.delivery = LoginRequest.Delivery.SENT
+    login_request.sends += 1
     login_request.expires_at = secret.created_at + timedelta(minutes=10)
     login_request.save()
     return IssuedSecret(code=code, token=token, secret=secret)

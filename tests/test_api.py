@@ -17,14 +17,11 @@ from tests.api_client import ApiClient
 from tests.attacker import Browser
 from tests.conftest import Delivered
 from tests.factories import UserFactory
+from tests.helpers import link_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Mailbox = Callable[..., Delivered]
-
-
-def _token(link: str) -> str:
-    return link.rstrip("/").rsplit("/", 1)[1]
 
 
 def test_jwt_mode_end_to_end(site: str, mailbox: Mailbox) -> None:
@@ -94,9 +91,9 @@ def test_session_mode_requires_the_csrf_token(site: str, mailbox: Mailbox) -> No
 def test_link_in_jwt_mode(site: str, mailbox: Mailbox) -> None:
     api = ApiClient(site)
     api.send("dave@example.org")
-    signed = api.verify_link(_token(mailbox("dave@example.org").link))
+    signed = api.verify_link(link_token(mailbox("dave@example.org").link))
     assert signed.status_code == 200 and "access" in signed.json()
-    again = api.verify_link(_token(mailbox("dave@example.org").link))
+    again = api.verify_link(link_token(mailbox("dave@example.org").link))
     assert again.status_code == 409 and again.json()["error"]["code"] == "link_used"
 
 

@@ -11,15 +11,11 @@ from django.core import mail
 from passwordless.models import LoginRequest
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
+from tests.helpers import wrong_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Mailbox = Callable[..., Delivered]
-
-
-def _wrong(code: str, n: int = 0) -> str:
-    candidates = [f"{d}{d}{d}{d}{d}{d}" for d in range(10)]
-    return [c for c in candidates if c != code][n % 9]
 
 
 def test_the_link_still_works_while_codes_wait(
@@ -30,7 +26,7 @@ def test_the_link_still_works_while_codes_wait(
     attacker.start("owner@example.org")
     code = mailbox("owner@example.org").code
     for i in range(3):
-        attacker.submit_code(_wrong(code, i))
+        attacker.submit_code(wrong_code(code, i))
 
     rate_clock.advance(61)
     owner = Browser(site)
@@ -60,7 +56,7 @@ def test_verify_limit_per_client(
     browser = Browser(site)
     browser.start("guess@example.org")
     code = mailbox("guess@example.org").code
-    statuses = [browser.submit_code(_wrong(code, i)).status_code for i in range(9)]
+    statuses = [browser.submit_code(wrong_code(code, i)).status_code for i in range(9)]
     assert statuses[-1] == 429
     assert statuses[:5] == [400, 400, 400, 400, 423]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-import threading
 from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from passwordless.models import AuthEvent, FailureBudget, LoginRequest
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
+from tests.helpers import all_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,6 +174,8 @@ def _scanner_fills_every_field(scanner: Browser, link: str, rounds: int) -> list
             answer = scanner.post(form["action"], fields, token=fields["csrfmiddlewaretoken"])
             if fields.get("action") == "approve":
                 statuses.append(answer.status_code)
+                alert = re.search(r'role="alert"[^>]*><p>([^<]*)', answer.text)
+                scanner.seen.append(f"{answer.status_code} {alert.group(1) if alert else ''}")
     return statuses
 
 
@@ -184,8 +187,10 @@ def test_a_scanner_typing_numbers_gets_three_answers_then_approval_is_off(
     laptop, link = _start(site, mailbox)
     LoginRequest.objects.update(match_number=99)  # beyond the scanner's first three numbers
     scanner = Browser(site, **{"User-Agent": OUTLOOK})
+    scanner.seen = []
     statuses = _scanner_fills_every_field(scanner, link, rounds=20)
-    assert statuses[:3] == [400, 400, 423]  # two "wrong", the third turns approving off
+    # Two "wrong", the third turns approving off.
+    assert statuses[:3] == [400, 400, 423], scanner.seen
     assert statuses[3:] == []  # the page no longer has a number field to fill
     assert FailureBudget.objects.get(email="alice@example.org").approval_failures == 3
     # Typing the right number now approves nothing either.
@@ -250,22 +255,16 @@ def test_concurrent_wrong_numbers_cannot_pass_the_cap(site: str, mailbox: Mailbo
     for jar in jars:
         jar.open_link(link)
     tokens = [jar.csrf_token("/auth/link/") for jar in jars]
-    barrier = threading.Barrier(len(jars))
-    statuses: list[int] = []
-
-    def answer(i: int) -> None:
-        guess = f"{(number + 1 + i) % 100:02d}"
-        barrier.wait()
-        response = jars[i].post(
-            "/auth/link/", {"action": "approve", "number": guess}, token=tokens[i]
+    answers = [
+        functools.partial(
+            jar.post,
+            "/auth/link/",
+            {"action": "approve", "number": f"{(number + 1 + i) % 100:02d}"},
+            token=token,
         )
-        statuses.append(response.status_code)
-
-    threads = [threading.Thread(target=answer, args=(i,)) for i in range(len(jars))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+        for i, (jar, token) in enumerate(zip(jars, tokens, strict=True))
+    ]
+    statuses = [response.status_code for response in all_at_once(answers)]
     assert sorted(statuses) == [400, 400] + [423] * 10
     assert FailureBudget.objects.get(email="alice@example.org").approval_failures == 3
 

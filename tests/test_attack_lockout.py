@@ -16,15 +16,12 @@ from passwordless.conf import app_settings
 from passwordless.models import FailureBudget
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
+from tests.helpers import wrong_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Mailbox = Callable[..., Delivered]
 VICTIM = "victim@example.org"
-
-
-def _wrong(code: str, n: int) -> str:
-    return [f"{d}" * 6 for d in range(10) if f"{d}" * 6 != code][n % 9]
 
 
 def _signed_in_before(site: str, mailbox: Mailbox, ip: str, email: str = VICTIM) -> Browser:
@@ -47,7 +44,7 @@ def _flood(site: str, mailbox: Mailbox, rate_clock: RateLimitClock) -> None:
         if started.status_code == 302:
             code = mailbox(VICTIM).code  # the attacker does not see it; it keeps us honest
             for n in range(5):
-                attacker.submit_code(_wrong(code, n))
+                attacker.submit_code(wrong_code(code, n))
         rate_clock.advance(61)
 
 
@@ -91,7 +88,7 @@ def test_the_address_wide_budget_still_stops_guessing_across_requests(
     attacker.start(VICTIM)
     code = mailbox(VICTIM).code
     for n in range(5):
-        attacker.submit_code(_wrong(code, n))
+        attacker.submit_code(wrong_code(code, n))
     rate_clock.advance(61)
     attacker.start(VICTIM)
     refused = attacker.submit_code(mailbox(VICTIM).code)  # even the right code waits
@@ -125,7 +122,7 @@ def test_a_trusted_device_that_types_wrong_codes_stops_being_trusted(
     victim.start(VICTIM)
     code = mailbox(VICTIM).code
     for n in range(5):
-        victim.submit_code(_wrong(code, n))
+        victim.submit_code(wrong_code(code, n))
     # The device is judged like any browser now: the address-wide wait applies to it.
     victim.start(VICTIM)
     assert victim.submit_code(mailbox(VICTIM).code).status_code == 429

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from passwordless.models import FailureBudget, LoginRequest
 from tests import pathways
 from tests.conftest import Delivered, FrozenClock, RateLimitClock
 from tests.factories import UserFactory
+from tests.helpers import all_at_once, wrong_code
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -25,10 +25,6 @@ pytestmark = [
 ]
 
 Mailbox = Callable[..., Delivered]
-
-
-def _wrong(code: str, n: int = 0) -> str:
-    return [f"{d}" * 6 for d in range(10) if f"{d}" * 6 != code][n % 9]
 
 
 def test_codes_expire_ten_minutes_after_minting(
@@ -54,18 +50,7 @@ def test_twenty_concurrent_submissions_of_one_code_sign_in_once(
     first.start("race@example.org")
     code = mailbox("race@example.org").code
     clients = [first] + [first.copy() for _ in range(19)]
-    barrier = threading.Barrier(len(clients))
-    outcomes: list[Any] = [None] * len(clients)
-
-    def submit(i: int) -> None:
-        barrier.wait()
-        outcomes[i] = clients[i].submit(code)
-
-    threads = [threading.Thread(target=functools.partial(submit, i)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    outcomes = all_at_once([functools.partial(c.submit, code) for c in clients])
     assert [o.signed_in for o in outcomes].count(True) == 1
     assert LoginRequest.objects.get().status == "signed_in"
 
@@ -74,7 +59,8 @@ def test_five_wrong_codes_lock_the_request(kind: str, site: str, mailbox: Mailbo
     client = pathways.make(kind, site)
     client.start("alice@example.org")
     code = mailbox("alice@example.org").code
-    assert [client.submit(_wrong(code, i)).status for i in range(5)] == [400, 400, 400, 400, 423]
+    statuses = [client.submit(wrong_code(code, i)).status for i in range(5)]
+    assert statuses == [400, 400, 400, 400, 423]
     assert client.submit(code).status == 423
 
 
@@ -93,7 +79,7 @@ def test_failure_budget_survives_new_requests(
         client.start("target@example.org")
         code = mailbox("target@example.org").code
         for i in range(5):
-            client.submit(_wrong(code, round_ + i))
+            client.submit(wrong_code(code, round_ + i))
     assert FailureBudget.objects.get().failures == 20
     rate_clock.advance(61)
     client = pathways.make(kind, site)
@@ -103,7 +89,7 @@ def test_failure_budget_survives_new_requests(
     assert (refused.status, refused.retry_after) == (429, 30)  # even the right code waits
     assert LoginRequest.objects.filter(status="pending").get().attempts == 0
     frozen_clock.advance(seconds=30)
-    assert client.submit(_wrong(code)).status == 400
+    assert client.submit(wrong_code(code)).status == 400
     again = client.submit(code)
     assert (again.status, again.retry_after) == (429, 60)  # each wrong code doubles the wait
     frozen_clock.advance(seconds=60)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from tests import services
 from tests.attacker import Browser
 from tests.conftest import CODE_RE, Delivered, RateLimitClock
 from tests.factories import UserFactory
+from tests.helpers import all_at_once
 from tests.stack import SMTPServer, free_port, gunicorn, production_env
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -262,18 +262,10 @@ def test_concurrent_sign_ins_stay_within_the_session_cap(
     for i, browser in enumerate(browsers):
         assert browser.start(EMAIL).status_code == 302
         codes.append(mailbox(EMAIL, i).code)
-    barrier = threading.Barrier(len(browsers))
-    outcomes: list[str | None] = [None] * len(browsers)
-
-    def submit(i: int) -> None:
-        barrier.wait()
-        outcomes[i] = browsers[i].submit_code(codes[i]).headers.get("Location")
-
-    threads = [threading.Thread(target=functools.partial(submit, i)) for i in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    submissions = [
+        functools.partial(b.submit_code, c) for b, c in zip(browsers, codes, strict=True)
+    ]
+    outcomes = [r.headers.get("Location") for r in all_at_once(submissions)]
     assert outcomes == ["/"] * 12  # every sign-in succeeds, ending the oldest
     assert UserSession.objects.filter(ended_at=None).count() == 2
     assert [b.signed_in_as() for b in browsers].count(EMAIL) == 2

@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-import requests
 from django.db import connection
 
 from passwordless.models import LoginRequest, LoginSecret
 from tests.attacker import Browser
 from tests.conftest import Delivered, FrozenClock, RateLimitClock
+from tests.helpers import all_at_once, link_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Mailbox = Callable[..., Delivered]
-
-
-def _token(link: str) -> str:
-    return link.rstrip("/").rsplit("/", 1)[1]
-
-
-def _wrong(code: str) -> str:
-    return "000000" if code != "000000" else "111111"
-
-
-def _all_at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
-    """Fire every call at the same moment from its own thread."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = calls[i]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def test_links_expire_ten_minutes_after_minting(
@@ -77,7 +50,7 @@ def test_twenty_concurrent_confirmations_of_one_link_sign_in_once(
         jar.session.cookies.update(owner.session.cookies)
         jars.append(jar)
 
-    responses = _all_at_once(
+    responses = all_at_once(
         [
             functools.partial(jar.post, "/auth/link/", {"action": "sign_in"}, token=token)
             for jar in jars
@@ -100,7 +73,7 @@ def test_twenty_concurrent_approvals_sign_in_the_waiting_device_once(
         jar.open_link(link)
     tokens = [jar.csrf_token("/auth/link/") for jar in jars]
 
-    responses = _all_at_once(
+    responses = all_at_once(
         [
             functools.partial(
                 jar.post,
@@ -137,7 +110,7 @@ def test_three_most_recent_codes_stay_valid_and_share_one_counter(
         rate_clock.advance(61)
         assert browser.resend().status_code == 302
     codes = [mailbox("resend@example.org", i).code for i in range(4)]
-    assert len({_token(mailbox("resend@example.org", i).link) for i in range(4)}) == 4
+    assert len({link_token(mailbox("resend@example.org", i).link) for i in range(4)}) == 4
 
     # The oldest fell out of the window of three: it fails, and costs an attempt
     # on the same counter as any other wrong code.

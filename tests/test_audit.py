@@ -22,14 +22,11 @@ from tests.api_client import ApiClient
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
 from tests.dumps import database_dump, redis_dump
+from tests.helpers import wrong_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Mailbox = Callable[..., Delivered]
-
-
-def _wrong(code: str, n: int = 0) -> str:
-    return [f"{d}" * 6 for d in range(10) if f"{d}" * 6 != code][n]
 
 
 def _redis_dump(settings: Any) -> str:
@@ -64,7 +61,7 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     alice.start("alice@example.org")  # requested, sent
     first = mailbox("alice@example.org")
     for i in range(5):
-        alice.submit_code(_wrong(first.code, i))  # failed x4, then failed + locked
+        alice.submit_code(wrong_code(first.code, i))  # failed x4, then failed + locked
     assert alice.start("alice@example.org").status_code == 429  # rate limited
     rate_clock.advance(61)
     alice.start("alice@example.org")
@@ -103,11 +100,16 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     kinds = set(AuthEvent.objects.values_list("kind", flat=True))
     assert kinds == {k.value for k in AuthEvent.Kind}
     event = AuthEvent.objects.filter(kind="locked").get()
+    alice_first = AuthEvent.objects.filter(
+        kind="requested", login_request__email="alice@example.org"
+    ).earliest("pk")
     assert (event.masked_email, event.ip, event.login_request_id) == (
         "a***@example.org",
         "127.0.0.1",
-        event.login_request_id,
+        alice_first.login_request_id,  # the request that took the five wrong codes
     )
+    assert event.login_request is not None
+    assert event.login_request.status == "locked"
     assert AuthEvent.objects.filter(kind="signed_in", method="link").count() == 1
     reasons = set(AuthEvent.objects.filter(kind="failed").values_list("reason", flat=True))
     assert reasons == {"code_invalid", "request_locked"}

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Each runs a benchmark script in a subprocess, which starts its own servers.
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -31,6 +31,7 @@ from tests.browser.support import (
     screenshots_dir,
 )
 from tests.conftest import Delivered
+from tests.helpers import wrong_code
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Request
@@ -158,10 +159,6 @@ def _expect_signed_out(page: Page, site: str) -> None:
     assert page.url.startswith(f"{site}/auth/login/?next=")
 
 
-def _wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
-
-
 @pytest.mark.parametrize("kind", ["desktop", "phone", "phone-no-js"])
 def test_sign_in_with_the_code(tabs: Tabs, site: str, mailbox: Mailbox, kind: str) -> None:
     page = tabs.open(kind)
@@ -255,7 +252,7 @@ def test_resend_sends_a_new_code(tabs: Tabs, site: str, mailbox: Mailbox, settin
 def test_a_wrong_code_then_the_right_one(tabs: Tabs, site: str, mailbox: Mailbox) -> None:
     page = tabs.open(DESKTOP)
     delivered = _start(page, site, mailbox, "erin@example.org")
-    _enter_code(page, _wrong(delivered.code))
+    _enter_code(page, wrong_code(delivered.code))
     alert = page.get_by_role("alert")
     expect(alert).to_have_text(
         "That code isn't right. Check the email and try again. 4 attempts left."
@@ -358,7 +355,7 @@ def test_every_page_passes_axe(
     audit(phone, "link-used")
 
     second = _start(phone, site, mailbox, email)
-    _enter_code(phone, _wrong(second.code))
+    _enter_code(phone, wrong_code(second.code))
     expect(phone.get_by_role("alert")).to_contain_text("That code isn't right.")
     audit(phone, "code-wrong")
     phone.get_by_role("button", name="send a new code").click()

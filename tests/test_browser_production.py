@@ -1,4 +1,4 @@
-"""The production processes as the README lists them, in a real Chromium: the release step,
+"""The production processes as docs/deployment.md lists them, in a real Chromium: the release step,
 then gunicorn (``bin/web``, DEBUG off) and a Celery worker (``bin/worker``) on a Redis broker,
 mail to an SMTP server on loopback. A sign-in asked on one browser and approved from a
 second: the waiting page, whose script polls, must sign the first in by itself."""
@@ -48,8 +48,8 @@ REDIS_DBS = (11, 12, 13, 14)
 
 
 def readme_processes() -> dict[str, str]:
-    """The process table of the README's "Running in production": kind -> command."""
-    text = (ROOT / "README.md").read_text()
+    """The process table of docs/deployment.md's "Running in production": kind -> command."""
+    text = (ROOT / "docs" / "deployment.md").read_text()
     section = text.split("## Running in production", 1)[1].split("\n## ", 1)[0]
     return dict(re.findall(r"^\| (\w+) \| `([^`]+)`", section, re.MULTILINE))
 

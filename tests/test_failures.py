@@ -73,6 +73,7 @@ def server(tmp_path: Path) -> Callable[..., Any]:
     return start
 
 
+@pytest.mark.e2e  # gunicorn in a subprocess
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
@@ -89,6 +90,7 @@ def test_database_down(server: Callable[..., Any]) -> None:
         assert Browser(url).start("bob@example.org").status_code == 302
 
 
+@pytest.mark.e2e  # gunicorn in a subprocess
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)

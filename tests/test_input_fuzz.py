@@ -113,7 +113,8 @@ def test_arbitrary_text_in_any_field_is_never_a_500(
     assert response.status_code < 500, (field, body[field], response.content[:300])
     if response.status_code != 204:
         assert response["Content-Type"] == "application/json"
-    if _NOT_TEXT.search(body[field]):
+    # Judged on what the server reads: JSON joins a high and a low surrogate into one character.
+    if _NOT_TEXT.search(json.loads(json.dumps(body[field]))):
         assert response.status_code == 400, (field, body[field], response.content[:300])
         assert response.json()["error"]["code"] == "field_invalid"
 

@@ -119,3 +119,41 @@ def test_delivery_report_command(frozen_clock: FrozenClock) -> None:
     assert "sent                  4" in text
     assert "latency p50           2.50 s" in text
     assert "oldest pending        90.00 s" in text
+
+
+@pytest.mark.django_db
+def test_a_resend_over_a_dead_claim_sends_no_extra_email(
+    frozen_clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: a worker killed after its claim, then a resend whose email goes out;
+    the dead claim must not make the settled send look unsettled to the sweeper."""
+    from passwordless.services import delivery
+
+    login_request = LoginRequestFactory.create()
+    claim = delivery._claim(login_request.pk)  # worker 1 claims, then dies before sending
+    assert not isinstance(claim, str)
+    frozen_clock.advance(seconds=5)
+    monkeypatch.setattr("passwordless.services.start._check_send", lambda *a, **k: None)
+    services.resend(login_request.public_id)
+    tasks.send_login_email.apply((login_request.pk,))  # worker 2: sent and settled
+    assert len(mail.outbox) == 1
+    for _ in range(3):
+        frozen_clock.advance(seconds=61)
+        assert services.sweep_outbox() == {"expired": 0, "queued": 0}
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_claim_whose_worker_died_is_sent_again_by_the_sweeper(
+    frozen_clock: FrozenClock,
+) -> None:
+    from passwordless.services import delivery
+
+    login_request = LoginRequestFactory.create(expires_at=clock.now() + timedelta(minutes=10))
+    assert not isinstance(delivery._claim(login_request.pk), str)  # claimed, never sent
+    frozen_clock.advance(seconds=30)
+    assert services.sweep_outbox() == {"expired": 0, "queued": 0}  # may still be sending
+    frozen_clock.advance(seconds=31)
+    assert services.sweep_outbox() == {"expired": 0, "queued": 1}
+    assert len(mail.outbox) == 1
+    assert services.sweep_outbox() == {"expired": 0, "queued": 0}

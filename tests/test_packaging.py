@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Builds and installs the package in subprocesses: seconds each.
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

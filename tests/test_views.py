@@ -16,18 +16,11 @@ from passwordless.errors import SignInError
 from passwordless.models import LoginRequest
 from tests.conftest import Delivered, RateLimitClock, read_sign_in_mail
 from tests.factories import UserFactory
+from tests.helpers import link_token, wrong_code
 
 pytestmark = pytest.mark.django_db
 
 StartSignIn = Callable[..., Delivered | None]
-
-
-def _wrong(code: str) -> str:
-    return "000000" if code != "000000" else "111111"
-
-
-def _token(link: str) -> str:
-    return link.rstrip("/").rsplit("/", 1)[1]
 
 
 def test_sign_in_with_the_code(client: Client, start_sign_in: StartSignIn) -> None:
@@ -56,7 +49,7 @@ def test_code_typed_with_spaces_is_accepted(client: Client, start_sign_in: Start
 def test_wrong_code_says_so_and_counts_down(client: Client, start_sign_in: StartSignIn) -> None:
     delivered = start_sign_in("alice@example.org")
     assert delivered is not None
-    response = client.post("/auth/code/", {"code": _wrong(delivered.code)})
+    response = client.post("/auth/code/", {"code": wrong_code(delivered.code)})
     assert response.status_code == 400
     assert b"That code isn&#x27;t right" in response.content
     assert b"4 attempts left" in response.content
@@ -126,7 +119,7 @@ def test_opening_the_link_changes_nothing(client: Client, start_sign_in: StartSi
     assert delivered is not None
     scanner = Client()
     for method in (scanner.get, scanner.head, scanner.get):
-        response = method(f"/auth/link/{_token(delivered.link)}/")
+        response = method(f"/auth/link/{link_token(delivered.link)}/")
         assert response.status_code == 302
         assert response["Location"] == "/auth/link/"
         assert response["Referrer-Policy"] == "no-referrer"
@@ -136,30 +129,30 @@ def test_opening_the_link_changes_nothing(client: Client, start_sign_in: StartSi
     assert b"Did you ask to sign in on another device?" in page.content
     assert b"asked to sign in as a***@example.org" in page.content
     assert b'value="sign_in"' not in page.content  # the one-click button is not offered
-    assert _token(delivered.link).encode() not in page.content
+    assert link_token(delivered.link).encode() not in page.content
     assert SESSION_KEY not in scanner.session
     assert LoginRequest.objects.get().status == LoginRequest.Status.PENDING
     # The raw token is kept nowhere, the session included.
-    assert _token(delivered.link) not in str(dict(scanner.session.items()))
+    assert link_token(delivered.link) not in str(dict(scanner.session.items()))
 
 
 def test_link_button_signs_in_once(client: Client, start_sign_in: StartSignIn) -> None:
     delivered = start_sign_in("alice@example.org")
     assert delivered is not None
     stranger = Client()
-    stranger.get(f"/auth/link/{_token(delivered.link)}/")
+    stranger.get(f"/auth/link/{link_token(delivered.link)}/")
     refused = stranger.post("/auth/link/", {"action": "sign_in"})
     assert refused.status_code == 403  # browser_mismatch: nothing consumed
     assert SESSION_KEY not in stranger.session
 
-    page = client.get(f"/auth/link/{_token(delivered.link)}/", follow=True)
+    page = client.get(f"/auth/link/{link_token(delivered.link)}/", follow=True)
     assert b"Sign in as a***@example.org?" in page.content
     response = client.post("/auth/link/", {"action": "sign_in"})
     assert response.status_code == 302
     assert client.session[SESSION_KEY]
 
     again = Client()
-    response = again.get(f"/auth/link/{_token(delivered.link)}/")
+    response = again.get(f"/auth/link/{link_token(delivered.link)}/")
     assert response.status_code == 409
     assert b"already been used" in response.content
 
@@ -175,7 +168,7 @@ def test_code_cannot_be_used_after_the_link(client: Client, start_sign_in: Start
     delivered = start_sign_in("alice@example.org")
     assert delivered is not None
     public_id = LoginRequest.objects.get().public_id
-    client.get(f"/auth/link/{_token(delivered.link)}/")
+    client.get(f"/auth/link/{link_token(delivered.link)}/")
     assert client.post("/auth/link/", {"action": "sign_in"}).status_code == 302
     with pytest.raises(SignInError) as error:
         services.verify_code(public_id, delivered.code)
@@ -257,9 +250,9 @@ def test_used_link_tokens_stay_out_of_request_logs(
     assert delivered is not None
     client.post("/auth/code/", {"code": delivered.code})
     with caplog.at_level("INFO"):
-        assert Client().get(f"/auth/link/{_token(delivered.link)}/").status_code == 409
+        assert Client().get(f"/auth/link/{link_token(delivered.link)}/").status_code == 409
     assert "/auth/link/[redacted]/" in caplog.text
-    assert _token(delivered.link) not in caplog.text
+    assert link_token(delivered.link) not in caplog.text
 
 
 def test_request_a_new_code_after_the_lock(
@@ -271,7 +264,7 @@ def test_request_a_new_code_after_the_lock(
     delivered = start_sign_in("alice@example.org")
     assert delivered is not None
     for _ in range(5):
-        response = client.post("/auth/code/", {"code": _wrong(delivered.code)})
+        response = client.post("/auth/code/", {"code": wrong_code(delivered.code)})
     assert response.status_code == 423
     assert b"Too many wrong codes. Request a new code." in response.content
     assert client.post("/auth/code/", {"code": delivered.code}).status_code == 423

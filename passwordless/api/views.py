@@ -24,7 +24,7 @@ from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
 from ..models import LoginRequest, UserSession
 from ..responses import json_error
-from ..services import tokens
+from ..services import signin, tokens
 from .openapi import openapi_document
 from .parsing import json_body, optional_str, required_str
 
@@ -137,7 +137,7 @@ def _signed_in(
     savepoint: bool = True,
 ) -> dict[str, Any]:
     if mode == "jwt":
-        pair = tokens.sign_in_with_tokens(
+        pair = signin.sign_in_with_tokens(
             request, user, login_request, method, savepoint=savepoint
         )
         return {"user": _user_json(user), **pair.as_json()}

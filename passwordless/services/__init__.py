@@ -1,5 +1,10 @@
 """The sign-in flows. HTML views, JSON views, admin actions and tasks call these;
-every rule that keeps sign-in safe lives here and nowhere else."""
+every rule that keeps sign-in safe lives here and nowhere else.
+
+Inside, imports run one way (the ``services`` contract in pyproject.toml): ``sessions``,
+``budget``, ``trusted_devices`` and ``tokens`` at the bottom; ``tracking`` over them;
+``revocation``; ``delivery``, ``mail`` and ``outbox``; ``signin``; then the flows
+(``start``, ``verification``, ``approval``, ``accounts``)."""
 
 from .accounts import account_changed, end_sign_ins
 from .approval import (
@@ -13,6 +18,7 @@ from .approval import (
 )
 from .delivery import deliver_login_email, mark_delivery_failed
 from .outbox import delivery_report, purge, sweep_outbox
+from .revocation import end_all_sessions, end_session
 from .sessions import (
     Started,
     bind_browser,
@@ -21,12 +27,10 @@ from .sessions import (
     is_bound,
     pending_request_id,
     remember_request,
-    sign_in,
-    sign_out,
-    signing_in,
 )
+from .signin import sign_in, sign_out, signing_in
 from .start import resend, start_sign_in
-from .tracking import active_sessions, end_all_sessions, end_session, find_active
+from .tracking import active_sessions, find_active
 from .verification import LinkPreview, confirm_link, preview_link, preview_link_hash, verify_code
 
 __all__ = [

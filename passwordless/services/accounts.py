@@ -18,10 +18,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from .. import clock
-from ..adapter import get_adapter
 from ..addresses import normalize_email
 from ..models import LoginRequest
-from .tracking import end_all_sessions
+from .mail import queue_email_changed_email
+from .revocation import end_all_sessions
 
 __all__ = ["account_changed", "end_sign_ins"]
 
@@ -42,7 +42,7 @@ def account_changed(user: AbstractBaseUser, *, reason: str, old_email: str | Non
     ended = end_sign_ins(user, {current, old_email or current})
     end_all_sessions(user, reason=reason)
     if old_email and old_email != current:
-        get_adapter().enqueue_email_changed_email(user, old_email)
+        queue_email_changed_email(user, old_email)
     logger.info("account changed: user=%s reason=%s requests_ended=%d", user.pk, reason, ended)
 
 

@@ -9,9 +9,10 @@ database restart, a lost connection) cannot leave anyone holding a code that nev
 
 Sent once: that first transaction, under the row lock, also claims the send by
 writing ``delivery = sent``, so a duplicate task, a second worker or the sweeper
-sends nothing. ``sends`` counts the settled attempts (the email accepted, or lost in a
-way that may have delivered it): more secrets than ``sends`` is a send under way. A
-duplicate then retries later, and after ``CLAIM_TIMEOUT`` (its worker died) sends
+sends nothing. Each secret records when its send settled (``settled_at``: the email
+accepted, or lost in a way that may have delivered it; ``sends`` counts them): a newest
+secret not yet settled is a send under way. A duplicate then retries later, and after
+``CLAIM_TIMEOUT`` (its worker died) sends
 again. An SMTP 5xx deletes the refused secret; a transient failure keeps it (the
 message may have arrived), and the retry's secret joins the ``VALID_SECRETS`` newest.
 """
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from django.db import DatabaseError, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from .. import audit, clock, signals
@@ -34,6 +35,14 @@ from ..adapter import get_adapter
 from ..crypto import hash_code, hash_token
 from ..models import AuthEvent, LoginRequest, LoginSecret
 from .verification import lock_request
+
+try:
+    from celery.exceptions import SoftTimeLimitExceeded
+except ImportError:  # Celery is optional (MAIL_QUEUE "sync"): then no soft time limit fires.
+
+    class SoftTimeLimitExceeded(Exception):  # type: ignore[no-redef]
+        """Stands in for Celery's, which nothing raises without Celery."""
+
 
 __all__ = [
     "CLAIM_TIMEOUT",
@@ -52,7 +61,8 @@ _SENDABLE = (Delivery.PENDING, Delivery.DEFERRED)
 
 #: After this long a send that was claimed and never settled is taken for lost (its
 #: worker died): longer than the task's hard time limit (45 s, ``tasks.MAIL_TASK_OPTIONS``),
-#: so a worker still sending is never overtaken.
+#: so a worker still sending is never overtaken. Celery enforces that limit in its prefork
+#: pool (``bin/worker``'s default), not in the solo or threads pools.
 CLAIM_TIMEOUT = timedelta(seconds=60)
 
 #: Waits between tries to record a send that the database refused (restarting, connection
@@ -134,12 +144,20 @@ def mark_delivery_failed(login_request_id: int, reason: str = "gave_up") -> None
 
 
 def stale_claims(now: datetime) -> QuerySet[LoginRequest]:
-    """Live requests whose send was claimed more than ``CLAIM_TIMEOUT`` ago and never
+    """Live requests whose newest send was claimed more than ``CLAIM_TIMEOUT`` ago and never
     settled: their worker died. For the sweeper, which queues them again."""
+    newest = LoginSecret.objects.filter(request=OuterRef("pk")).order_by("-created_at", "-id")
     return (
         LoginRequest.objects.filter(delivery=Delivery.SENT, expires_at__gt=now)
-        .annotate(minted=Count("secrets"), last_minted=Max("secrets__created_at"))
-        .filter(minted__gt=F("sends"), last_minted__lte=now - CLAIM_TIMEOUT)
+        .annotate(
+            newest_settled=Subquery(newest.values("settled_at")[:1]),
+            newest_minted=Subquery(newest.values("created_at")[:1]),
+        )
+        .filter(
+            newest_minted__isnull=False,
+            newest_settled__isnull=True,
+            newest_minted__lte=now - CLAIM_TIMEOUT,
+        )
     )
 
 
@@ -179,13 +197,14 @@ def _claim(login_request_id: int) -> _Claim | str:
                 raise DeliveryDeferred("row busy")
             return "gone"
         if login_request.delivery == Delivery.SENT:
-            started = _unsettled_since(login_request)
-            if started is None:
+            unsettled = _unsettled_claim(login_request)
+            if unsettled is None:
                 return Delivery.SENT
-            if now - started < CLAIM_TIMEOUT:
+            if now - unsettled.created_at < CLAIM_TIMEOUT:
                 raise DeliveryDeferred("send under way")
             # The worker that claimed it died. Its email may have gone out, so its secret
             # stays and counts as sent; the person gets another one.
+            LoginSecret.objects.filter(pk=unsettled.pk).update(settled_at=now)
             login_request.sends += 1
         elif login_request.delivery not in _SENDABLE:
             return str(login_request.delivery)
@@ -222,10 +241,11 @@ def _claim(login_request_id: int) -> _Claim | str:
     return _Claim(login_request, secret.pk, code, link)
 
 
-def _unsettled_since(login_request: LoginRequest) -> datetime | None:
-    """When the newest secret was minted, if a send of the request has not been settled."""
-    minted = list(login_request.secrets.values_list("created_at", flat=True))
-    return minted[0] if len(minted) > login_request.sends else None
+def _unsettled_claim(login_request: LoginRequest) -> LoginSecret | None:
+    """The request's newest secret, if its send has not settled (it is under way, or its
+    worker died). Older unsettled secrets do not matter: a newer send has taken over."""
+    newest = login_request.secrets.only("pk", "created_at", "settled_at").first()
+    return newest if newest is not None and newest.settled_at is None else None
 
 
 def _settle_sent(claim: _Claim) -> None:
@@ -238,15 +258,20 @@ def _settle_sent(claim: _Claim) -> None:
     for wait in (*_RECORD_WAITS, None):
         try:
             with transaction.atomic():
+                settled = clock.now()
+                LoginSecret.objects.filter(pk=claim.secret_pk).update(settled_at=settled)
                 LoginRequest.objects.filter(pk=login_request.pk).update(
-                    sends=F("sends") + 1, sent_at=clock.now()
+                    sends=F("sends") + 1, sent_at=settled
                 )
                 audit.record(AuthEvent.Kind.SENT, login_request=login_request)
             return
-        except DatabaseError as exc:
-            if wait is None:
-                # Still ``sent`` from the claim, so nothing sends it again; only a task
-                # arriving for it after CLAIM_TIMEOUT would.
+        except (DatabaseError, SoftTimeLimitExceeded) as exc:
+            if wait is None or isinstance(exc, SoftTimeLimitExceeded):
+                # Still ``sent`` from the claim, but unsettled: after CLAIM_TIMEOUT the
+                # sweeper takes its worker for dead and sends once more. At least once,
+                # never zero: a database away this long right after the mail server
+                # accepted the message costs the person one extra email, with a code of
+                # its own that works too.
                 logger.error(
                     "sign-in email sent, not recorded: request=%s error=%s",
                     login_request.pk,
@@ -289,6 +314,7 @@ def _defer(login_request_id: int, exc: Exception, *, claim: _Claim | None = None
             if claim is None:
                 _set_delivery(login_request_id, Delivery.DEFERRED)
             else:
+                LoginSecret.objects.filter(pk=claim.secret_pk).update(settled_at=clock.now())
                 LoginRequest.objects.filter(pk=login_request_id).update(sends=F("sends") + 1)
                 _latest_claim(claim).update(delivery=Delivery.DEFERRED)
     except DatabaseError:

@@ -13,6 +13,7 @@ from .. import clock
 from ..conf import app_settings
 from ..models import AuthEvent, FailureBudget, LoginRequest
 from .delivery import lost_retries, stale_claims
+from .mail import send_login_task
 
 __all__ = ["DeliveryReport", "delivery_report", "purge", "sweep_outbox"]
 
@@ -22,11 +23,11 @@ Delivery = LoginRequest.Delivery
 def sweep_outbox() -> dict[str, int]:
     """Queue again the pending requests the broker never delivered; expire the late ones.
 
-    Sending is idempotent (a row is locked while sent, and a sent row is not
-    sent again), so queueing twice costs one wasted task, never two emails.
+    Sending is idempotent (a send is claimed in the transaction that commits its secret,
+    and a claimed or sent row is not sent again), so queueing twice costs one wasted task,
+    never two emails; only a claim left unsettled past ``delivery.CLAIM_TIMEOUT`` is sent
+    again, at least once rather than never.
     """
-    from ..tasks import queue_login_email
-
     now = clock.now()
     expired = LoginRequest.objects.filter(
         delivery__in=(Delivery.PENDING, Delivery.DEFERRED), expires_at__lte=now
@@ -36,13 +37,13 @@ def sweep_outbox() -> dict[str, int]:
     for pk, expires_at in LoginRequest.objects.filter(
         delivery=Delivery.PENDING, expires_at__gt=now, created_at__lte=stale
     ).values_list("pk", "expires_at")[:500]:
-        queued += queue_login_email(pk, expires_at)
+        queued += send_login_task(pk, expires_at)
     # A send claimed by a worker that died (SIGKILL, out of memory) before it finished (with
     # a Redis broker its task would come back only after the visibility timeout), and a
     # retry the broker lost.
     for lost in (stale_claims(now), lost_retries(now)):
         for pk, expires_at in lost.values_list("pk", "expires_at")[:500]:
-            queued += queue_login_email(pk, expires_at)
+            queued += send_login_task(pk, expires_at)
     return {"expired": expired, "queued": queued}
 
 

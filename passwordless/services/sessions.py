@@ -1,22 +1,18 @@
-"""Signing in and out, and the pending request remembered in the browser's session."""
+"""The browser's side of a sign-in: the pending request its session remembers, the cookie
+that binds it to the request it started, and the session timeouts. Signing in and out is
+``signin``'s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import login, logout
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 
-from .. import audit, clock, signals
 from ..conf import app_settings
 from ..crypto import codes_match, hash_binding, pkce_matches
-from ..models import AuthEvent, LoginRequest, UserSession
-from . import trusted_devices
+from ..models import LoginRequest, UserSession
 
 __all__ = [
     "SESSION_LAST_SEEN_KEY",
@@ -33,10 +29,7 @@ __all__ = [
     "is_bound",
     "is_requesting_client",
     "pending_request_id",
-    "record_sign_in",
     "remember_request",
-    "sign_in",
-    "sign_out",
     "timeouts_for",
 ]
 
@@ -119,87 +112,6 @@ def pending_request_id(request: HttpRequest) -> str | None:
 def forget_request(request: HttpRequest) -> None:
     for key in (SESSION_REQUEST_KEY, SESSION_LINK_KEY):
         request.session.pop(key, None)
-
-
-def sign_in(
-    request: HttpRequest,
-    user: AbstractBaseUser,
-    login_request: LoginRequest,
-    method: str,
-    *,
-    savepoint: bool = True,
-) -> None:
-    """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
-
-    The device row, ``last_login`` and the audit event are written in one transaction:
-    all or nothing, and one commit instead of three. ``savepoint=False`` (``signing_in``)
-    when the caller's transaction ends with any failure here, as a verification's does:
-    four statements fewer. A caller that catches the error inside a transaction of its own
-    (``ATOMIC_REQUESTS``) needs the savepoint.
-    """
-    from .tracking import track
-
-    with transaction.atomic(savepoint=savepoint):
-        tracked = track(request, user, method)
-        # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
-        login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
-        forget_request(request)
-        now = clock.now().timestamp()
-        request.session[SESSION_TRACKING_KEY] = tracked.public_id
-        request.session[SESSION_METHOD_KEY] = method
-        request.session[SESSION_SIGNED_IN_AT_KEY] = now
-        request.session[SESSION_LAST_SEEN_KEY] = now
-        idle, _ = timeouts_for(user)
-        request.session.set_expiry(int(idle.total_seconds()))
-        record_sign_in(request, user, login_request, method)
-    trusted_devices.remember(request, login_request.email)
-
-
-def signing_in(
-    request: HttpRequest, method: str
-) -> Callable[[LoginRequest, AbstractBaseUser], None]:
-    """``sign_in`` as the ``then`` of a verification, so both commit together."""
-
-    def then(login_request: LoginRequest, user: AbstractBaseUser) -> None:
-        sign_in(request, user, login_request, method, savepoint=False)
-
-    return then
-
-
-def record_sign_in(
-    request: HttpRequest | None,
-    user: AbstractBaseUser,
-    login_request: LoginRequest,
-    method: str,
-    reason: str = "",
-) -> None:
-    """The audit event and signal of a sign-in, by session or (``reason="jwt"``) by tokens."""
-    audit.record(
-        AuthEvent.Kind.SIGNED_IN,
-        request=request,
-        login_request=login_request,
-        user=user,
-        method=method,
-        reason=reason,
-        details=audit.devices(login_request) if login_request.approved_at else None,
-    )
-    signals.user_signed_in.send(
-        LoginRequest, user=user, login_request=login_request, request=request, method=method
-    )
-
-
-def sign_out(request: HttpRequest, reason: str = "") -> None:
-    """End the session on the server (``logout()`` flushes it), and record why."""
-    from .tracking import end_session
-
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        tracked = current_session(request)
-        if tracked is not None:
-            end_session(tracked, reason=reason or "signed_out")
-        audit.record(AuthEvent.Kind.SIGNED_OUT, request=request, user=user, reason=reason)
-        signals.user_signed_out.send(LoginRequest, user=user, request=request)
-    logout(request)
 
 
 def current_session(request: HttpRequest) -> UserSession | None:

@@ -16,7 +16,7 @@ from ..conf import app_settings
 from ..crypto import hash_binding
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest, is_public_id
-from . import trusted_devices
+from . import mail, trusted_devices
 from .sessions import Started
 from .verification import refusal
 
@@ -74,7 +74,7 @@ def start_sign_in(
             binding_hash=hash_binding(binding),
             code_challenge=code_challenge,
         )
-        adapter.enqueue_login_email(login_request)  # on commit
+        mail.queue_login_email(login_request)  # on commit
         audit.record(AuthEvent.Kind.REQUESTED, request=request, login_request=login_request)
     signals.login_requested.send(LoginRequest, login_request=login_request, request=request)
     return Started(login_request, binding)
@@ -110,7 +110,7 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
         # The new code lives a full lifetime; set here, on the web path, for every address.
         login_request.expires_at = clock.now() + app_settings.REQUEST_LIFETIME
         login_request.save(update_fields=["delivery", "expires_at"])
-        get_adapter().enqueue_login_email(login_request)
+        mail.queue_login_email(login_request)
         audit.record(
             AuthEvent.Kind.REQUESTED, request=request, login_request=login_request, reason="resend"
         )

@@ -34,8 +34,7 @@ from .. import audit, clock, keys
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest, RefreshToken, TokenFamily, UserSession
-from .sessions import record_sign_in
+from ..models import AuthEvent, RefreshToken, TokenFamily, UserSession
 
 __all__ = [
     "TokenPair",
@@ -44,12 +43,12 @@ __all__ = [
     "family_of",
     "family_of_refresh",
     "family_timeouts",
+    "issue_family",
     "issue_pair",
     "refresh",
     "revoke_access_token",
     "revoke_family",
     "revoke_user",
-    "sign_in_with_tokens",
 ]
 
 ACCESS_TYPE = "at+jwt"
@@ -123,36 +122,15 @@ def _new_row(family: TokenFamily, raw: str, now: datetime) -> RefreshToken:
 
 def issue_pair(user: AbstractBaseUser) -> TokenPair:
     """A new family for a sign-in, with its first access and refresh tokens."""
-    return _issue(user)[0]
+    return issue_family(user)[0]
 
 
-def _issue(user: AbstractBaseUser) -> tuple[TokenPair, TokenFamily]:
+def issue_family(user: AbstractBaseUser) -> tuple[TokenPair, TokenFamily]:
+    """A new family for a sign-in and its first pair (``signin.sign_in_with_tokens``)."""
     now = clock.now()
     family = TokenFamily.objects.create(user_id=user.pk, created_at=now, last_used_at=now)
     raw = _REFRESH_PREFIX + secrets.token_urlsafe(32)
     return _pair(family, _new_row(family, raw, now), raw), family
-
-
-def sign_in_with_tokens(
-    request: HttpRequest | None,
-    user: AbstractBaseUser,
-    login_request: LoginRequest,
-    method: str,
-    *,
-    savepoint: bool = True,
-) -> TokenPair:
-    """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session.
-
-    One commit for the family, its token, the device and the event; ``savepoint`` as in
-    ``sessions.sign_in``.
-    """
-    from .tracking import track
-
-    with transaction.atomic(savepoint=savepoint):
-        pair, family = _issue(user)
-        track(request, user, method, family=family)
-        record_sign_in(request, user, login_request, method, reason="jwt")
-    return pair
 
 
 def refresh(raw_refresh: str, request: HttpRequest | None = None) -> TokenPair:

@@ -1,4 +1,7 @@
-"""The signed-in devices of each user: listed, capped and ended on request.
+"""The signed-in devices of each user: listed, and whether each has ended.
+
+Recording a new device is part of signing in (``signin.track``); ending one is
+``revocation``'s.
 
 A browser session remembers only the id of its ``UserSession`` row, and the
 row is the only truth about whether it has ended: every web process asks
@@ -16,29 +19,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import BaseCache, caches
-from django.db import transaction
-from django.http import HttpRequest
 
-from .. import clock, signals
-from ..adapter import get_adapter
-from ..client import client_ip, mask_ip, user_agent
+from .. import clock
 from ..conf import app_settings
-from ..devices import describe_user_agent
-from ..errors import SignInError
-from ..models import TokenFamily, UserSession
+from ..models import UserSession
+from .sessions import timeouts_for
+from .tokens import family_is_live
 
-__all__ = [
-    "active_sessions",
-    "end_all_sessions",
-    "end_session",
-    "find_active",
-    "is_ended",
-    "seen",
-    "track",
-]
+__all__ = ["LIVE_FOR", "active_sessions", "find_active", "is_ended", "mark_ended", "seen"]
 
 _STATE = "passwordless:session-state:"
 _LIVE, _ENDED = "live", "ended"
@@ -49,8 +39,6 @@ LIVE_FOR = 30
 
 
 def _timeouts(user: object) -> tuple[float, float]:
-    from .sessions import timeouts_for
-
     idle, absolute = timeouts_for(user)
     return idle.total_seconds(), absolute.total_seconds()
 
@@ -59,8 +47,6 @@ def _is_active(row: UserSession, user: AbstractBaseUser, now: datetime) -> bool:
     if row.ended_at is not None:
         return False
     if row.kind == UserSession.Kind.TOKENS:
-        from .tokens import family_is_live
-
         # The rule ``tokens.refresh`` applies, staff timeouts included.
         return row.family is not None and family_is_live(row.family, user, now)
     idle, absolute = _timeouts(user)
@@ -83,74 +69,12 @@ def find_active(user: AbstractBaseUser, public_id: object) -> UserSession | None
     return next((s for s in active_sessions(user) if s.public_id == public_id), None)
 
 
-def track(
-    request: HttpRequest | None,
-    user: AbstractBaseUser,
-    method: str,
-    family: TokenFamily | None = None,
-) -> UserSession:
-    """Record a new signed-in device, keeping the user within ``MAX_SESSIONS``.
+def mark_ended(row: UserSession) -> None:
+    """Remember on every process, at once, that ``row`` ended (``revocation.end_session``).
 
-    Beyond the cap the oldest device is signed out and the user is emailed
-    about the new one; with ``SESSION_LIMIT_POLICY = "refuse"`` the new
-    sign-in is refused instead.
+    Set, not add: it overwrites a cached "live".
     """
-    agent = user_agent(request)
-    with transaction.atomic(savepoint=False):  # a refusal aborts the sign-in around it whole
-        # Concurrent sign-ins of one user wait here for each other's commit, or each would
-        # count the same sessions and all insert beyond the cap.
-        list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values("pk"))
-        active = active_sessions(user)
-        over = len(active) + 1 - app_settings.MAX_SESSIONS
-        if over > 0 and app_settings.SESSION_LIMIT_POLICY == "refuse":
-            raise SignInError("too_many_sessions")
-        row = UserSession.objects.create(
-            user_id=user.pk,
-            kind=UserSession.Kind.TOKENS if family else UserSession.Kind.BROWSER,
-            family=family,
-            method=method,
-            device=describe_user_agent(agent),
-            user_agent=agent,
-            network=mask_ip(client_ip(request)),
-        )
-        ended = sorted(active, key=lambda r: r.created_at)[: max(over, 0)]
-    for oldest in ended:
-        end_session(oldest, reason="session_limit")
-    if ended:
-        get_adapter().enqueue_new_sign_in_email(row)
-    return row
-
-
-def end_session(row: UserSession, reason: str) -> None:
-    """Sign one device out, on every process, from its next request on."""
-    from . import tokens
-
-    ended = UserSession.objects.filter(pk=row.pk, ended_at=None).update(
-        ended_at=clock.now(), ended_reason=reason
-    )
-    if ended:
-        signals.session_revoked.send(UserSession, user_session=row, reason=reason)
-    if row.family is not None:
-        tokens.revoke_family(row.family, reason=reason)
-    # At once, on every process; set, not add: it overwrites a cached "live".
     _state_cache().set(_STATE + row.public_id, _ENDED, timeout=_ended_for(row.user))
-
-
-def end_all_sessions(user: AbstractBaseUser, reason: str, keep: UserSession | None = None) -> int:
-    """Sign every device of ``user`` out (but ``keep``), and revoke every token family."""
-    from . import tokens
-
-    rows = UserSession.objects.filter(user_id=user.pk, ended_at=None).select_related(
-        "family", "user"
-    )
-    ended = 0
-    for row in rows:
-        if keep is None or row.pk != keep.pk:
-            end_session(row, reason)
-            ended += 1
-    if keep is None:
-        tokens.revoke_user(user, reason)
-    return ended
 
 
 def is_ended(public_id: str, user: object = None) -> bool:

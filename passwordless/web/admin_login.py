@@ -2,6 +2,8 @@
 
 Mount it before the admin's own URLs::
 
+    from passwordless.web.admin_login import admin_login_view
+
     path("admin/login/", admin_login_view),
     path("admin/", admin.site.urls),
 
@@ -22,10 +24,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from . import limits
-from .adapter import get_adapter
-from .conf import app_settings
-from .errors import SignInError
+from .. import limits
+from ..adapter import get_adapter
+from ..conf import app_settings
+from ..errors import SignInError
 from .pages import render_page
 
 __all__ = ["admin_login_view"]

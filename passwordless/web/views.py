@@ -19,14 +19,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 
-from . import services
-from .adapter import get_adapter
-from .conf import app_settings
-from .errors import SignInError
-from .forms import CodeForm, LoginForm
-from .models import LoginRequest
+from .. import services
+from ..adapter import get_adapter
+from ..conf import app_settings
+from ..errors import SignInError
+from ..forms import CodeForm, LoginForm
+from ..models import LoginRequest
+from ..responses import json_error
 from .pages import protected, redirect_signed_in, render_page
-from .responses import json_error
 
 __all__ = ["CodeView", "LoginView", "WaitStatusView", "logout_view", "resend_view"]
 

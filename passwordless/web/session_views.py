@@ -13,7 +13,7 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 
-from . import services
+from .. import services
 from .pages import protected, render_page
 
 __all__ = ["SessionsView"]

@@ -11,15 +11,15 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 
-from . import services
-from .addresses import mask_email
-from .client import mask_ip
-from .conf import app_settings
-from .devices import describe_user_agent
-from .errors import SignInError
-from .forms import CodeForm
+from .. import services
+from ..addresses import mask_email
+from ..client import mask_ip
+from ..conf import app_settings
+from ..devices import describe_user_agent
+from ..errors import SignInError
+from ..forms import CodeForm
+from ..services.sessions import SESSION_LINK_KEY
 from .pages import protected, redirect_signed_in, render_page
-from .services.sessions import SESSION_LINK_KEY
 
 __all__ = ["LinkConfirmView", "LinkView"]
 

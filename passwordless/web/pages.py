@@ -13,9 +13,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .adapter import get_adapter
-from .errors import SignInError
-from .models import LoginRequest
+from ..adapter import get_adapter
+from ..errors import SignInError
+from ..models import LoginRequest
 
 __all__ = ["protected", "redirect_signed_in", "render_page"]
 

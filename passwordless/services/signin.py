@@ -1,0 +1,181 @@
+"""Signing in and out: every sign-in, by session or by tokens, ends in this module.
+
+A sign-in records its device (``track``, within ``MAX_SESSIONS``), then either logs the
+browser in (``sign_in``) or issues a token family (``sign_in_with_tokens``), and records
+the event, in one transaction. It sits above ``tracking``, ``tokens`` and ``revocation``,
+which never import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.auth import get_user_model, login, logout
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.http import HttpRequest
+
+from .. import audit, clock, signals
+from ..client import client_ip, mask_ip, user_agent
+from ..conf import app_settings
+from ..devices import describe_user_agent
+from ..errors import SignInError
+from ..models import AuthEvent, LoginRequest, TokenFamily, UserSession
+from . import trusted_devices
+from .mail import queue_new_sign_in_email
+from .revocation import end_session
+from .sessions import (
+    SESSION_LAST_SEEN_KEY,
+    SESSION_METHOD_KEY,
+    SESSION_SIGNED_IN_AT_KEY,
+    SESSION_TRACKING_KEY,
+    current_session,
+    forget_request,
+    timeouts_for,
+)
+from .tokens import TokenPair, issue_family
+from .tracking import active_sessions
+
+__all__ = [
+    "record_sign_in",
+    "sign_in",
+    "sign_in_with_tokens",
+    "sign_out",
+    "signing_in",
+    "track",
+]
+
+
+def track(
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    method: str,
+    family: TokenFamily | None = None,
+) -> UserSession:
+    """Record a new signed-in device, keeping the user within ``MAX_SESSIONS``.
+
+    Beyond the cap the oldest device is signed out and the user is emailed
+    about the new one; with ``SESSION_LIMIT_POLICY = "refuse"`` the new
+    sign-in is refused instead.
+    """
+    agent = user_agent(request)
+    with transaction.atomic(savepoint=False):  # a refusal aborts the sign-in around it whole
+        # Concurrent sign-ins of one user wait here for each other's commit, or each would
+        # count the same sessions and all insert beyond the cap.
+        list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values("pk"))
+        active = active_sessions(user)
+        over = len(active) + 1 - app_settings.MAX_SESSIONS
+        if over > 0 and app_settings.SESSION_LIMIT_POLICY == "refuse":
+            raise SignInError("too_many_sessions")
+        row = UserSession.objects.create(
+            user_id=user.pk,
+            kind=UserSession.Kind.TOKENS if family else UserSession.Kind.BROWSER,
+            family=family,
+            method=method,
+            device=describe_user_agent(agent),
+            user_agent=agent,
+            network=mask_ip(client_ip(request)),
+        )
+        ended = sorted(active, key=lambda r: r.created_at)[: max(over, 0)]
+    for oldest in ended:
+        end_session(oldest, reason="session_limit")
+    if ended:
+        queue_new_sign_in_email(row)
+    return row
+
+
+def sign_in(
+    request: HttpRequest,
+    user: AbstractBaseUser,
+    login_request: LoginRequest,
+    method: str,
+    *,
+    savepoint: bool = True,
+) -> None:
+    """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
+
+    The device row, ``last_login`` and the audit event are written in one transaction:
+    all or nothing, and one commit instead of three. ``savepoint=False`` (``signing_in``)
+    when the caller's transaction ends with any failure here, as a verification's does:
+    four statements fewer. A caller that catches the error inside a transaction of its own
+    (``ATOMIC_REQUESTS``) needs the savepoint.
+    """
+    with transaction.atomic(savepoint=savepoint):
+        tracked = track(request, user, method)
+        # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
+        login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
+        forget_request(request)
+        now = clock.now().timestamp()
+        request.session[SESSION_TRACKING_KEY] = tracked.public_id
+        request.session[SESSION_METHOD_KEY] = method
+        request.session[SESSION_SIGNED_IN_AT_KEY] = now
+        request.session[SESSION_LAST_SEEN_KEY] = now
+        idle, _ = timeouts_for(user)
+        request.session.set_expiry(int(idle.total_seconds()))
+        record_sign_in(request, user, login_request, method)
+    trusted_devices.remember(request, login_request.email)
+
+
+def signing_in(
+    request: HttpRequest, method: str
+) -> Callable[[LoginRequest, AbstractBaseUser], None]:
+    """``sign_in`` as the ``then`` of a verification, so both commit together."""
+
+    def then(login_request: LoginRequest, user: AbstractBaseUser) -> None:
+        sign_in(request, user, login_request, method, savepoint=False)
+
+    return then
+
+
+def record_sign_in(
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    login_request: LoginRequest,
+    method: str,
+    reason: str = "",
+) -> None:
+    """The audit event and signal of a sign-in, by session or (``reason="jwt"``) by tokens."""
+    audit.record(
+        AuthEvent.Kind.SIGNED_IN,
+        request=request,
+        login_request=login_request,
+        user=user,
+        method=method,
+        reason=reason,
+        details=audit.devices(login_request) if login_request.approved_at else None,
+    )
+    signals.user_signed_in.send(
+        LoginRequest, user=user, login_request=login_request, request=request, method=method
+    )
+
+
+def sign_out(request: HttpRequest, reason: str = "") -> None:
+    """End the session on the server (``logout()`` flushes it), and record why."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        tracked = current_session(request)
+        if tracked is not None:
+            end_session(tracked, reason=reason or "signed_out")
+        audit.record(AuthEvent.Kind.SIGNED_OUT, request=request, user=user, reason=reason)
+        signals.user_signed_out.send(LoginRequest, user=user, request=request)
+    logout(request)
+
+
+def sign_in_with_tokens(
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    login_request: LoginRequest,
+    method: str,
+    *,
+    savepoint: bool = True,
+) -> TokenPair:
+    """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session.
+
+    One commit for the family, its token, the device and the event; ``savepoint`` as in
+    ``sign_in``.
+    """
+    with transaction.atomic(savepoint=savepoint):
+        pair, family = issue_family(user)
+        track(request, user, method, family=family)
+        record_sign_in(request, user, login_request, method, reason="jwt")
+    return pair
