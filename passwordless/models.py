@@ -62,6 +62,11 @@ def new_match_choices() -> str:
 
 
 class LoginRequestQuerySet(models.QuerySet["LoginRequest"]):
+    def by_public_id(self, public_id: object) -> LoginRequest | None:
+        """The request with this public id, in one read; ``None`` for anything that could
+        not be one (``is_public_id``), which then never reaches a query."""
+        return self.filter(public_id=public_id).first() if is_public_id(public_id) else None
+
     def pending(self) -> LoginRequestQuerySet:
         """Requests that could still be completed: not used, locked or ended, not expired."""
         return self.filter(status=LoginRequest.Status.PENDING, expires_at__gt=clock.now())

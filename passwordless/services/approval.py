@@ -29,7 +29,7 @@ from ..adapter import get_adapter
 from ..client import client_ip, user_agent
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest, is_public_id
+from ..models import AuthEvent, LoginRequest
 from . import budget
 from .sessions import is_requesting_client
 from .verification import (
@@ -137,11 +137,7 @@ def approve(token_hash: str, number: str | None, *, request: HttpRequest | None 
 
 def load_request(public_id: str | None) -> LoginRequest:
     """The request a waiting page is about, in one read."""
-    login_request = (
-        LoginRequest.objects.filter(public_id=public_id).first()
-        if is_public_id(public_id)
-        else None
-    )
+    login_request = LoginRequest.objects.by_public_id(public_id)
     if login_request is None:
         raise SignInError("request_not_found")
     return login_request

@@ -15,7 +15,7 @@ from ..client import client_ip, user_agent
 from ..conf import app_settings
 from ..crypto import hash_binding
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest, is_public_id
+from ..models import AuthEvent, LoginRequest
 from . import mail, trusted_devices
 from .sessions import Started
 from .verification import refusal
@@ -88,11 +88,7 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
     locked) is left as it is, and a new request is started for the same
     address: "request a new code" always has an answer.
     """
-    login_request = (
-        LoginRequest.objects.filter(public_id=public_id).first()
-        if is_public_id(public_id)
-        else None
-    )
+    login_request = LoginRequest.objects.by_public_id(public_id)
     if login_request is None:
         raise SignInError("request_not_found")
     if refusal(login_request, clock.now()) is not None:

@@ -76,8 +76,8 @@ class CodeView(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         public_id = services.pending_request_id(request)
-        login_request = LoginRequest.objects.filter(public_id=public_id).first()
-        if public_id is None or login_request is None:
+        login_request = LoginRequest.objects.by_public_id(public_id)
+        if login_request is None:
             messages.info(request, _("Enter your email address to get a sign-in code."))
             return redirect("passwordless:login")
         self.login_request = login_request
