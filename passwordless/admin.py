@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename, get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.http import HttpRequest, HttpResponse
@@ -114,7 +115,10 @@ class AuthEventAdmin(ReadOnlyAdmin):
         ]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        """The last 24 hours at a glance, with an hourly chart drawn in SVG."""
+        """The last 24 hours at a glance, with an hourly chart drawn in SVG: for staff who
+        may view the events it counts (the events' list and the app's page link it)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         since = clock.now() - timedelta(hours=24)
         events = AuthEvent.objects.filter(created_at__gte=since)
         # A row of refused requests counts every refusal of its window (``AuthEvent.count``).

@@ -11,10 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 
-__all__ = ["app_settings"]
+__all__ = ["app_settings", "mounted_path"]
 
 _PREFIX = "PASSWORDLESS_"
+#: Where the app's first API URL is mounted in the project's URLconf, and its route.
+_API_FIRST_URL, _API_FIRST_ROUTE = "passwordless-api:csrf", "csrf"
 
 
 def _seconds(value: float | timedelta) -> timedelta:
@@ -28,6 +31,23 @@ def _rates(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     return tuple(r.strip() for r in value if r.strip())
+
+
+def mounted_path(viewname: str, *args: str) -> str | None:
+    """The path of one of the app's URLs where the project mounted it, as
+    ``request.path_info`` sees it (without the script prefix), or ``None`` when the
+    URLconf does not include it. Called when needed, never at import: the URLconf
+    loads after the settings."""
+    try:
+        path = reverse(viewname, args=args)
+    except NoReverseMatch:
+        return None
+    return "/" + path.removeprefix(get_script_prefix()).lstrip("/")
+
+
+def _api_prefix() -> str:
+    path = mounted_path(_API_FIRST_URL)
+    return "/api/" if path is None else path.removesuffix(_API_FIRST_ROUTE)
 
 
 class AppSettings:
@@ -255,9 +275,12 @@ class AppSettings:
 
     @property
     def BEARER_PATH_PREFIXES(self) -> tuple[str, ...]:
-        """Paths where ``Authorization: Bearer`` authenticates (``("/api/",)``): never the
-        admin, whose staff sessions have their own, shorter timeouts."""
-        return tuple(self._get("BEARER_PATH_PREFIXES", ("/api/",)))
+        """Paths where ``Authorization: Bearer`` authenticates: the JSON API's mount
+        point by default (``("/api/auth/",)`` when it is included at ``api/auth/``,
+        ``("/api/",)`` when it is not included at all). Never the admin, whose staff
+        sessions have their own, shorter timeouts."""
+        value = self._get("BEARER_PATH_PREFIXES", None)
+        return (_api_prefix(),) if value is None else tuple(value)
 
     @property
     def MAX_JSON_BODY(self) -> int:

@@ -8,6 +8,7 @@ addresses, so none of them tells whether an account exists.
 
 from __future__ import annotations
 
+from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -93,7 +94,7 @@ _CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
     "not_authenticated": (401, _("Sign in first.")),
     "csrf_failed": (
         403,
-        _("CSRF check failed. Get a token from /api/auth/csrf and send it back."),
+        _("CSRF check failed. Get a token from {csrf_url} and send it back."),
     ),
     "content_type_invalid": (
         400,
@@ -112,6 +113,14 @@ _CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
     "account_disabled": (403, _("This account can't sign in. Contact the site's administrators.")),
     "signup_closed": (403, _("There is no account for this address, and sign-up is closed.")),
 }
+
+
+def _csrf_url() -> str:
+    """Where the project mounted the API's CSRF view (the URLconf loads after this module)."""
+    try:
+        return reverse("passwordless-api:csrf")
+    except NoReverseMatch:
+        return "/api/auth/csrf"
 
 
 def _wait(seconds: int) -> str:
@@ -136,7 +145,9 @@ class SignInError(Exception):
         self.params = params
         retry_after = params.get("retry_after")
         wait = _wait(retry_after) if isinstance(retry_after, int) else ""
-        self.message = str(template).format(wait=wait, **params)
+        # Only the message that names it reverses the URL; it is not a param the API returns.
+        csrf_url = _csrf_url() if code == "csrf_failed" else ""
+        self.message = str(template).format(wait=wait, csrf_url=csrf_url, **params)
         super().__init__(self.message)
 
     @property

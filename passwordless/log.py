@@ -4,12 +4,21 @@ Access logs and Django's ``django.request`` lines print request paths (and Djang
 adds the request itself as a field), and the path of a magic link holds its token,
 the path of an API poll the id that can collect a sign-in. Attach ``RedactSecrets``
 to the handlers (or use ``redact`` in a server's access logger), as the project does.
+
+The default patterns (a segment after ``/link/`` or ``/requests/``) always apply;
+the paths where the project's URLconf mounts the link and poll views are added to
+them once the URLconf can be loaded, so a project that routes them elsewhere is
+covered too. A line logged before that (a server's master process, or while the
+URLconf is being imported) gets the defaults.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+
+from .conf import mounted_path
 
 __all__ = ["RedactLinkTokens", "RedactSecrets", "redact"]
 
@@ -20,14 +29,51 @@ _SECRET_SEGMENT = re.compile(
     r"((?:/|%2f)(?:link|requests)(?:/|%2f))[^/?#&\s\"'<>\\]+", re.IGNORECASE
 )
 _REDACTED = r"\1[redacted]"
+#: The secret-bearing URLs of the app, reversed with a placeholder for the secret.
+_SECRET_URLS = ("passwordless:link", "passwordless-api:request")
+_PLACEHOLDER = "0redacted0"
+_mounted: dict[str, re.Pattern[str] | None] = {}
+_resolving = threading.local()
 #: LogRecord attributes that are not the caller's fields (the message is handled apart).
 _OWN_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+def _prefix_pattern(prefixes: list[str]) -> re.Pattern[str] | None:
+    """The segment after any of ``prefixes``, a slash also matching ``%2f``."""
+    if not prefixes:
+        return None
+    escaped = ("(?:/|%2f)".join(map(re.escape, p.split("/"))) for p in prefixes)
+    return re.compile(rf"((?:{'|'.join(escaped)}))[^/?#&\s\"'<>\\]+", re.IGNORECASE)
+
+
+def _mounted_pattern() -> re.Pattern[str] | None:
+    """The mounted prefixes' pattern, cached per URLconf; ``None`` while it cannot load."""
+    from django.conf import settings
+    from django.urls import get_urlconf
+
+    if getattr(_resolving, "active", False):
+        return None  # a line logged while the URLconf itself loads
+    _resolving.active = True
+    try:
+        key = str(get_urlconf() or settings.ROOT_URLCONF)
+        if key not in _mounted:
+            paths = (mounted_path(name, _PLACEHOLDER) for name in _SECRET_URLS)
+            prefixes = [p.partition(_PLACEHOLDER)[0] for p in paths if p]
+            _mounted[key] = _prefix_pattern(prefixes)
+        return _mounted[key]
+    except Exception:  # settings or URLconf not ready: the defaults still apply
+        return None
+    finally:
+        _resolving.active = False
+
+
 def redact(text: str) -> str:
     """``/auth/link/<token>/`` becomes ``/auth/link/[redacted]/``, and
-    ``/api/auth/requests/<id>`` becomes ``/api/auth/requests/[redacted]``."""
-    return _SECRET_SEGMENT.sub(_REDACTED, text)
+    ``/api/auth/requests/<id>`` becomes ``/api/auth/requests/[redacted]``, wherever
+    the project mounts them."""
+    text = _SECRET_SEGMENT.sub(_REDACTED, text)
+    mounted = _mounted_pattern()
+    return text if mounted is None else mounted.sub(_REDACTED, text)
 
 
 class RedactSecrets(logging.Filter):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
 
@@ -117,3 +118,28 @@ def test_the_user_list_shows_how_people_last_signed_in(
     page = admin_client.get("/admin/accounts/user/").content.decode()
     assert "last sign-in by" in page.lower()
     assert '<td class="field-last_sign_in_method">code</td>' in page
+
+
+DASHBOARD = "/admin/passwordless/authevent/dashboard/"
+
+
+@pytest.mark.parametrize("page", ["/admin/passwordless/", "/admin/passwordless/authevent/"])
+def test_the_dashboard_is_linked(admin_client: Client, page: str) -> None:
+    response = admin_client.get(page)
+    assert response.status_code == 200
+    assert f'href="{DASHBOARD}"' in response.content.decode()
+    opened = admin_client.get(DASHBOARD)
+    assert opened.status_code == 200
+    assert b"Sign-in dashboard (last 24 hours)" in opened.content
+
+
+def test_the_dashboard_needs_the_events_view_permission() -> None:
+    staff = User.objects.create_user("staff@example.org", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    assert client.get(DASHBOARD).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_loginrequest"))
+    assert f'href="{DASHBOARD}"' not in client.get("/admin/passwordless/").content.decode()
+    staff.user_permissions.add(Permission.objects.get(codename="view_authevent"))
+    assert f'href="{DASHBOARD}"' in client.get("/admin/passwordless/").content.decode()
+    assert client.get(DASHBOARD).status_code == 200

@@ -1,4 +1,7 @@
-"""The OpenAPI 3.1 description of the JSON API, served at ``/api/auth/openapi.json``.
+"""The OpenAPI 3.1 description of the JSON API, served at ``<mount>/openapi.json``.
+
+Its paths are reversed from the API's URL names when the document is built, so they
+are wherever the project includes ``passwordless.api.urls`` (``/api/auth/`` in ours).
 
 A test keeps it true: every route of ``passwordless.api.urls`` is here, and
 schemathesis checks the live server against it.
@@ -8,6 +11,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from django.urls import reverse
 
 from ..conf import app_settings
 
@@ -223,6 +228,16 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _path(name: str, parameter: str | None = None) -> str:
+    """The API URL ``name`` as mounted, with ``{parameter}`` where its argument goes."""
+    if parameter is None:
+        return reverse(f"passwordless-api:{name}")
+    template = "{" + parameter + "}"
+    # reverse() percent-encodes the braces of the template: put them back.
+    url = reverse(f"passwordless-api:{name}", kwargs={parameter: template})
+    return url.replace("%7B", "{").replace("%7D", "}")
+
+
 def openapi_document() -> dict[str, Any]:
     logout_responses = {"204": {"description": "Signed out"}, **_errors(400, 401, 403, 405)}
     request_id_parameter = {
@@ -236,24 +251,24 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "Passwordless sign-in API", "version": "1"},
         "servers": [{"url": app_settings.SITE_URL or "/"}],
         "paths": {
-            "/api/auth/csrf": _get("A CSRF token and cookie for browser clients", "Csrf", (405,)),
-            "/api/auth/send": _post(
+            _path("csrf"): _get("A CSRF token and cookie for browser clients", "Csrf", (405,)),
+            _path("send"): _post(
                 "Start a sign-in: one email with a code and a link",
                 "SendBody",
                 "Accepted",
                 "202",
                 _POST_ERRORS,
             ),
-            "/api/auth/resend": _post(
+            _path("resend"): _post(
                 "Send a new code and link", "ResendBody", "Accepted", "202", (*_POST_ERRORS, 404)
             ),
-            "/api/auth/verify/code": _post(
+            _path("verify-code"): _post(
                 "Sign in with the code", "CodeBody", "SignedIn", "200", _VERIFY_ERRORS
             ),
-            "/api/auth/verify/link": _post(
+            _path("verify-link"): _post(
                 "Sign in with the link's token", "LinkBody", "SignedIn", "200", _VERIFY_ERRORS
             ),
-            "/api/auth/requests/{request_id}": {
+            _path("request", "request_id"): {
                 **_get(
                     "The waiting client's poll; in session mode it signs the browser that "
                     "asked in once approved elsewhere (jwt mode: status approved, then POST)",
@@ -281,9 +296,9 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [request_id_parameter],
                 },
             },
-            "/api/auth/me": _get("The signed-in user", "Me", (401, 405)),
-            "/api/auth/sessions": _get("The user's signed-in devices", "Sessions", (401, 405)),
-            "/api/auth/sessions/{session_id}": {
+            _path("me"): _get("The signed-in user", "Me", (401, 405)),
+            _path("sessions"): _get("The user's signed-in devices", "Sessions", (401, 405)),
+            _path("session", "session_id"): {
                 "delete": {
                     "summary": "End one device (its session, or its token family)",
                     "parameters": [
@@ -300,17 +315,17 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            "/api/auth/token/refresh": _post(
+            _path("token-refresh"): _post(
                 "Rotate a refresh token", "RefreshBody", "TokenPair", "200", (400, 401, 405)
             ),
-            "/api/auth/logout": {
+            _path("logout"): {
                 "post": {
                     "summary": "End the session, the refresh family and the access token",
                     "requestBody": {"required": False, **_json("LogoutBody")},
                     "responses": logout_responses,
                 }
             },
-            "/api/auth/openapi.json": _get("This document", "OpenApi", (405,)),
+            _path("openapi"): _get("This document", "OpenApi", (405,)),
             "/.well-known/jwks.json": _get("Public keys of access tokens", "Jwks", (405,)),
         },
         "components": {"schemas": _schemas()},

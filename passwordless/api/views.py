@@ -24,7 +24,7 @@ from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
 from ..models import LoginRequest, UserSession
 from ..responses import json_error
-from ..services import signin, tokens
+from ..services import tokens
 from .openapi import openapi_document
 from .parsing import json_body, optional_str, required_str
 
@@ -127,37 +127,16 @@ def _user_json(user: AbstractBaseUser) -> dict[str, Any]:
     return {"id": user.pk, "email": getattr(user, field)}
 
 
-def _signed_in(
-    request: HttpRequest,
-    user: AbstractBaseUser,
-    login_request: LoginRequest,
-    mode: str,
-    method: str,
-    *,
-    savepoint: bool = True,
-) -> dict[str, Any]:
+def _finisher(request: HttpRequest, mode: str, method: str) -> services.Finisher:
+    """Sign in as a browser session (``mode: "session"``) or by tokens (``"jwt"``)."""
     if mode == "jwt":
-        pair = signin.sign_in_with_tokens(
-            request, user, login_request, method, savepoint=savepoint
-        )
-        return {"user": _user_json(user), **pair.as_json()}
-    services.sign_in(request, user, login_request, method=method, savepoint=savepoint)
-    return {"user": _user_json(user)}
+        return services.ApiTokens(request, method)
+    return services.BrowserSession(request, method)
 
 
-class _SignInAnswer:
-    """The ``then`` of an API verification: sign in, in the same transaction, and keep
-    the answer's body."""
-
-    def __init__(self, request: HttpRequest, mode: str, method: str) -> None:
-        self.request, self.mode, self.method = request, mode, method
-        self.body: dict[str, Any] = {}
-
-    def __call__(self, login_request: LoginRequest, user: AbstractBaseUser) -> None:
-        # Inside the verification's transaction, which any failure here ends: no savepoint.
-        self.body = _signed_in(
-            self.request, user, login_request, self.mode, self.method, savepoint=False
-        )
+def _signed_in(done: services.Completed) -> dict[str, Any]:
+    body = {"user": _user_json(done.user)}
+    return body if done.tokens is None else {**body, **done.tokens.as_json()}
 
 
 def _accepted(login_request: LoginRequest) -> JsonResponse:
@@ -218,9 +197,13 @@ def verify_code_view(request: HttpRequest) -> HttpResponse:
     form = CodeForm({"code": required_str(data, "code", 32)})
     if not form.is_valid():
         raise SignInError("code_malformed", length=app_settings.CODE_LENGTH)
-    answer = _SignInAnswer(request, mode, "code")
-    services.verify_code(public_id, form.cleaned_data["code"], request=request, then=answer)
-    return JsonResponse(answer.body)
+    done = services.complete_code(
+        public_id,
+        form.cleaned_data["code"],
+        request=request,
+        finisher=_finisher(request, mode, "code"),
+    )
+    return JsonResponse(_signed_in(done))
 
 
 @api_view(("POST",))
@@ -230,11 +213,13 @@ def verify_link_view(request: HttpRequest) -> HttpResponse:
     mode = _mode(data)
     if mode == "session":
         _check_csrf(request)
-    answer = _SignInAnswer(request, mode, "link")
-    services.confirm_link(
-        hash_token(token), request=request, code_verifier=_code_verifier(data), then=answer
+    done = services.complete_link(
+        hash_token(token),
+        request=request,
+        code_verifier=_code_verifier(data),
+        finisher=_finisher(request, mode, "link"),
     )
-    return JsonResponse(answer.body)
+    return JsonResponse(_signed_in(done))
 
 
 @api_view(("GET", "POST"))
@@ -254,8 +239,11 @@ def request_status_view(request: HttpRequest, request_id: str) -> HttpResponse:
         data = json_body(request)
         mode, verifier = _mode(data), _code_verifier(data)
         login_request = services.load_request(request_id)
-        approved = services.collect_approval(
-            login_request, request=request, code_verifier=verifier
+        done = services.collect_approval(
+            login_request,
+            request=request,
+            code_verifier=verifier,
+            finisher=_finisher(request, mode, "approval"),
         )
     else:
         mode = request.GET.get("mode", "session")
@@ -263,14 +251,14 @@ def request_status_view(request: HttpRequest, request_id: str) -> HttpResponse:
             raise SignInError("field_invalid", field="mode", reason='"session" or "jwt".')
         login_request = services.load_request(request_id)
         if mode == "session":
-            approved = services.collect_approval(login_request, request=request)
+            done = services.collect_approval(
+                login_request, request=request, finisher=_finisher(request, mode, "approval")
+            )
         else:
             services.ensure_collectable(login_request)
-            approved = None
-    if approved is not None:
-        login_request, user = approved
-        body = _signed_in(request, user, login_request, mode, "approval")
-        return JsonResponse({"status": "signed_in", **body})
+            done = None
+    if done is not None:
+        return JsonResponse({"status": "signed_in", **_signed_in(done)})
     wait = services.wait_status(login_request)
     return JsonResponse(
         {
@@ -368,11 +356,7 @@ def session_view(request: HttpRequest, session_id: str) -> HttpResponse:
     target = services.find_active(user, session_id)
     if target is None:
         raise SignInError("not_found")
-    current = _current(request)
-    services.end_session(target, reason="ended_by_user")
-    is_current = current is not None and current.pk == target.pk
-    if is_current and not getattr(request, "auth_claims", None):
-        services.sign_out(request, reason="signed_out")
+    services.end_device(request, target)
     return HttpResponse(status=204)
 
 

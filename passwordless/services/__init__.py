@@ -4,7 +4,13 @@ every rule that keeps sign-in safe lives here and nowhere else.
 Inside, imports run one way (the ``services`` contract in pyproject.toml): ``sessions``,
 ``budget``, ``trusted_devices`` and ``tokens`` at the bottom; ``tracking`` over them;
 ``revocation``; ``delivery``, ``mail`` and ``outbox``; ``signin``; then the flows
-(``start``, ``verification``, ``approval``, ``accounts``)."""
+(``start``, ``verification``, ``approval``, ``accounts``).
+
+A sign-in is completed by one call that owns its one transaction: ``complete_code``,
+``complete_link`` or ``collect_approval``, each given a finisher (``BrowserSession`` or
+``ApiTokens``) that signs in inside it, each returning ``Completed``. A surface parses,
+calls one of them, and renders. ``verify_code`` and ``confirm_link`` only consume the
+request (tests, tools)."""
 
 from .accounts import account_changed, end_sign_ins
 from .approval import (
@@ -28,12 +34,28 @@ from .sessions import (
     pending_request_id,
     remember_request,
 )
-from .signin import sign_in, sign_out, signing_in
+from .signin import ApiTokens, BrowserSession, end_device, sign_in, sign_out
 from .start import resend, start_sign_in
 from .tracking import active_sessions, find_active
-from .verification import LinkPreview, confirm_link, preview_link, preview_link_hash, verify_code
+from .verification import (
+    RETRYABLE_ON_PAGE,
+    Completed,
+    Finisher,
+    LinkPreview,
+    complete_code,
+    complete_link,
+    confirm_link,
+    preview_link,
+    preview_link_hash,
+    verify_code,
+)
 
 __all__ = [
+    "RETRYABLE_ON_PAGE",
+    "ApiTokens",
+    "BrowserSession",
+    "Completed",
+    "Finisher",
     "LinkPreview",
     "Started",
     "WaitStatus",
@@ -43,11 +65,14 @@ __all__ = [
     "bind_browser",
     "check_poll_rate",
     "collect_approval",
+    "complete_code",
+    "complete_link",
     "confirm_link",
     "current_session",
     "deliver_login_email",
     "delivery_report",
     "end_all_sessions",
+    "end_device",
     "end_session",
     "end_sign_ins",
     "ensure_collectable",
@@ -64,7 +89,6 @@ __all__ = [
     "resend",
     "sign_in",
     "sign_out",
-    "signing_in",
     "start_sign_in",
     "sweep_outbox",
     "verify_code",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -33,6 +32,8 @@ from ..models import AuthEvent, LoginRequest
 from . import budget
 from .sessions import is_requesting_client
 from .verification import (
+    Completed,
+    Finisher,
     check_verify_rate,
     consume,
     lock_link_request,
@@ -146,17 +147,19 @@ def load_request(public_id: str | None) -> LoginRequest:
 def collect_approval(
     login_request: LoginRequest,
     *,
-    request: HttpRequest | None = None,
+    request: HttpRequest | None,
     code_verifier: str | None = None,
-) -> tuple[LoginRequest, AbstractBaseUser] | None:
-    """Sign in the client that asked once its request was approved elsewhere.
+    finisher: Finisher | None,
+) -> Completed | None:
+    """Sign in the client that asked, by ``finisher``, once its request was approved elsewhere.
 
     ``login_request`` was just read (``load_request``); while it waits, this
     returns ``None`` without touching the database again. Only the client that
     asked can collect: a browser by its binding cookie, an API client by the
     verifier of its PKCE challenge (``code_verifier``, as in
     ``verification.confirm_link``). The request id is not proof: it sits in the
-    poll's URL, and URLs end up in logs. The request is consumed exactly once.
+    poll's URL, and URLs end up in logs. The request is consumed exactly once, and
+    signed in in the same transaction (``finisher`` as in ``verification.complete_code``).
     """
     if login_request.status == Status.PENDING and not login_request.is_expired():
         return None
@@ -174,7 +177,8 @@ def collect_approval(
         # An approval proves the waiting device was seen, not the mailbox: it does not turn
         # approving back on after wrong numbers.
         user = consume(locked, now, reset_approvals=False)
-    return locked, user
+        tokens = finisher.finish(locked, user) if finisher else None
+    return Completed(locked, user, tokens)
 
 
 def ensure_collectable(login_request: LoginRequest) -> None:

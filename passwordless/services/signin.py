@@ -2,13 +2,15 @@
 
 A sign-in records its device (``track``, within ``MAX_SESSIONS``), then either logs the
 browser in (``sign_in``) or issues a token family (``sign_in_with_tokens``), and records
-the event, in one transaction. It sits above ``tracking``, ``tokens`` and ``revocation``,
-which never import it.
+the event, in one transaction. A completion (``verification.complete_code``,
+``complete_link``, ``approval.collect_approval``) signs in through a finisher,
+``BrowserSession`` or ``ApiTokens``, inside its own transaction. It sits above
+``tracking``, ``tokens`` and ``revocation``, which never import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -37,11 +39,13 @@ from .tokens import TokenPair, issue_family
 from .tracking import active_sessions
 
 __all__ = [
+    "ApiTokens",
+    "BrowserSession",
+    "end_device",
     "record_sign_in",
     "sign_in",
     "sign_in_with_tokens",
     "sign_out",
-    "signing_in",
     "track",
 ]
 
@@ -85,46 +89,66 @@ def track(
 
 
 def sign_in(
-    request: HttpRequest,
-    user: AbstractBaseUser,
-    login_request: LoginRequest,
-    method: str,
-    *,
-    savepoint: bool = True,
+    request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
 ) -> None:
     """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
 
     The device row, ``last_login`` and the audit event are written in one transaction:
-    all or nothing, and one commit instead of three. ``savepoint=False`` (``signing_in``)
-    when the caller's transaction ends with any failure here, as a verification's does:
-    four statements fewer. A caller that catches the error inside a transaction of its own
-    (``ATOMIC_REQUESTS``) needs the savepoint.
+    all or nothing, and one commit instead of three. Inside a caller's transaction this
+    is a savepoint, so a caller that catches a refusal (``ATOMIC_REQUESTS``) goes on; a
+    completion's ``BrowserSession`` skips it, its transaction ending with any failure.
     """
-    with transaction.atomic(savepoint=savepoint):
-        tracked = track(request, user, method)
-        # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
-        login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
-        forget_request(request)
-        now = clock.now().timestamp()
-        request.session[SESSION_TRACKING_KEY] = tracked.public_id
-        request.session[SESSION_METHOD_KEY] = method
-        request.session[SESSION_SIGNED_IN_AT_KEY] = now
-        request.session[SESSION_LAST_SEEN_KEY] = now
-        idle, _ = timeouts_for(user)
-        request.session.set_expiry(int(idle.total_seconds()))
-        record_sign_in(request, user, login_request, method)
+    with transaction.atomic():
+        _log_in(request, user, login_request, method)
     trusted_devices.remember(request, login_request.email)
 
 
-def signing_in(
-    request: HttpRequest, method: str
-) -> Callable[[LoginRequest, AbstractBaseUser], None]:
-    """``sign_in`` as the ``then`` of a verification, so both commit together."""
+def _log_in(
+    request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
+) -> None:
+    """The writes of ``sign_in``; call inside a transaction."""
+    tracked = track(request, user, method)
+    # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
+    login(request, user, backend=app_settings.AUTH_BACKEND)  # type: ignore[arg-type]
+    forget_request(request)
+    now = clock.now().timestamp()
+    request.session[SESSION_TRACKING_KEY] = tracked.public_id
+    request.session[SESSION_METHOD_KEY] = method
+    request.session[SESSION_SIGNED_IN_AT_KEY] = now
+    request.session[SESSION_LAST_SEEN_KEY] = now
+    idle, _ = timeouts_for(user)
+    request.session.set_expiry(int(idle.total_seconds()))
+    record_sign_in(request, user, login_request, method)
 
-    def then(login_request: LoginRequest, user: AbstractBaseUser) -> None:
-        sign_in(request, user, login_request, method, savepoint=False)
 
-    return then
+@dataclass(frozen=True)
+class BrowserSession:
+    """A completion's finisher that signs the browser in (``login()``): see ``sign_in``.
+
+    ``finish`` runs inside the completion's transaction, which any failure here ends
+    whole: no savepoint of its own (statements fewer than ``sign_in`` nested).
+    """
+
+    request: HttpRequest
+    method: str
+
+    def finish(self, login_request: LoginRequest, user: AbstractBaseUser) -> TokenPair | None:
+        _log_in(self.request, user, login_request, self.method)
+        trusted_devices.remember(self.request, login_request.email)
+        return None
+
+
+@dataclass(frozen=True)
+class ApiTokens:
+    """A completion's finisher that issues a token pair instead of a session (the API's
+    ``mode: "jwt"``): see ``sign_in_with_tokens``. Runs inside the completion's
+    transaction, like ``BrowserSession``."""
+
+    request: HttpRequest | None
+    method: str
+
+    def finish(self, login_request: LoginRequest, user: AbstractBaseUser) -> TokenPair | None:
+        return _issue_tokens(self.request, user, login_request, self.method)
 
 
 def record_sign_in(
@@ -162,20 +186,37 @@ def sign_out(request: HttpRequest, reason: str = "") -> None:
 
 
 def sign_in_with_tokens(
-    request: HttpRequest | None,
-    user: AbstractBaseUser,
-    login_request: LoginRequest,
-    method: str,
-    *,
-    savepoint: bool = True,
+    request: HttpRequest | None, user: AbstractBaseUser, login_request: LoginRequest, method: str
 ) -> TokenPair:
     """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session.
 
-    One commit for the family, its token, the device and the event; ``savepoint`` as in
-    ``sign_in``.
+    One commit for the family, its token, the device and the event; a savepoint inside a
+    caller's transaction, as in ``sign_in``.
     """
-    with transaction.atomic(savepoint=savepoint):
-        pair, family = issue_family(user)
-        track(request, user, method, family=family)
-        record_sign_in(request, user, login_request, method, reason="jwt")
+    with transaction.atomic():
+        return _issue_tokens(request, user, login_request, method)
+
+
+def _issue_tokens(
+    request: HttpRequest | None, user: AbstractBaseUser, login_request: LoginRequest, method: str
+) -> TokenPair:
+    pair, family = issue_family(user)
+    track(request, user, method, family=family)
+    record_sign_in(request, user, login_request, method, reason="jwt")
     return pair
+
+
+def end_device(request: HttpRequest, target: UserSession) -> bool:
+    """End one of the caller's devices, from the sessions page or the API.
+
+    Ending the caller's own browser session signs it out (``sign_out``), so the page it
+    is on does not go on as a session that no longer exists; any other device (a token
+    client too, the caller's own included) is ended by ``revocation.end_session``.
+    Returns whether the caller was signed out.
+    """
+    current = current_session(request)
+    if current is not None and current.pk == target.pk and target.family_id is None:
+        sign_out(request, reason="signed_out")
+        return True
+    end_session(target, reason="ended_by_user")
+    return False

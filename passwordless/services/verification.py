@@ -10,9 +10,9 @@ read), so a request is used once even by a caller that took no lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -29,9 +29,15 @@ from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest, LoginSecret, is_public_id
 from . import budget, trusted_devices
 from .sessions import is_bound, is_requesting_client
+from .tokens import TokenPair
 
 __all__ = [
+    "RETRYABLE_ON_PAGE",
+    "Completed",
+    "Finisher",
     "LinkPreview",
+    "complete_code",
+    "complete_link",
     "confirm_link",
     "consume",
     "lock_link_request",
@@ -82,18 +88,45 @@ def refusal(login_request: LoginRequest, now: datetime) -> str | None:
     return None
 
 
-#: What a verification does with its consumed request, in the same transaction.
-Then = Callable[[LoginRequest, AbstractBaseUser], None]
+#: The errors after which the link's confirmation page is shown again, with the error:
+#: the link itself is still good, only the choice made on the page failed. Any other
+#: error ends the page (the link is used, expired, locked or unknown).
+RETRYABLE_ON_PAGE = frozenset(
+    {"number_missing", "number_wrong", "approval_off", "browser_mismatch", "code_invalid"}
+)
 
 
-def verify_code(
-    public_id: str, code: str, *, request: HttpRequest | None = None, then: Then | None = None
-) -> tuple[LoginRequest, AbstractBaseUser]:
-    """Consume the request if ``code`` is one of its live codes; count a failure otherwise.
+class Finisher(Protocol):
+    """What a completion does with the request it consumed: sign in, as a browser session
+    (``signin.BrowserSession``) or by API tokens (``signin.ApiTokens``).
 
-    ``code`` must already have the shape of a code (``forms.CodeForm``). ``then``
-    (a sign-in, usually) runs inside the transaction that consumes the request:
-    if it fails, the request is not used up, and a success is one commit.
+    ``finish`` runs inside the completion's one transaction, which any error it raises
+    ends whole: the request is not used up, and a success is one commit. It needs no
+    savepoint of its own. It returns the token pair it issued, if any.
+    """
+
+    def finish(self, login_request: LoginRequest, user: AbstractBaseUser) -> TokenPair | None:
+        """Sign ``user`` in for ``login_request``, inside the caller's transaction."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A completed sign-in: the consumed request, its account, and the token pair when
+    the finisher issued one (``signin.ApiTokens``)."""
+
+    login_request: LoginRequest
+    user: AbstractBaseUser
+    tokens: TokenPair | None = None
+
+
+def complete_code(
+    public_id: str, code: str, *, request: HttpRequest | None, finisher: Finisher | None
+) -> Completed:
+    """Consume the request if ``code`` is one of its live codes, and sign in by ``finisher``
+    in the same transaction; count a failure otherwise.
+
+    ``code`` must already have the shape of a code (``forms.CodeForm``). Without a
+    ``finisher`` the request is only consumed (``verify_code``).
     Raises ``SignInError``: after ``MAX_ATTEMPTS`` wrong codes the request is
     locked, and after ``FAILURE_LIMIT`` wrong codes for one address, across
     requests, codes for it wait (``rate_limited``); even the right code fails.
@@ -123,9 +156,8 @@ def verify_code(
             matches = [codes_match(s.code_hash, digest) for s in _live_secrets(login_request, now)]
             if any(matches):
                 user = consume(login_request, now, reset_budget=budget.has_failures(standing))
-                if then is not None:
-                    then(login_request, user)
-                return login_request, user
+                tokens = finisher.finish(login_request, user) if finisher else None
+                return Completed(login_request, user, tokens)
             reason = _count_failure(login_request, now)
             just_locked = reason == "request_locked"
     attempts_left = max(app_settings.MAX_ATTEMPTS - login_request.attempts, 0)
@@ -135,6 +167,14 @@ def verify_code(
     if reason == "rate_limited":
         raise SignInError(reason, retry_after=retry_after)
     raise SignInError(reason, attempts_left=attempts_left)
+
+
+def verify_code(
+    public_id: str, code: str, *, request: HttpRequest | None = None
+) -> tuple[LoginRequest, AbstractBaseUser]:
+    """``complete_code`` without signing in: consume the request and return its account."""
+    done = complete_code(public_id, code, request=request, finisher=None)
+    return done.login_request, done.user
 
 
 def preview_link(token: str, request: HttpRequest | None = None) -> LinkPreview:
@@ -165,14 +205,15 @@ def preview_link_hash(token_hash: str, request: HttpRequest | None = None) -> Li
     )
 
 
-def confirm_link(
+def complete_link(
     token_hash: str,
     *,
-    request: HttpRequest | None = None,
+    request: HttpRequest | None,
     code_verifier: str | None = None,
-    then: Then | None = None,
-) -> tuple[LoginRequest, AbstractBaseUser]:
-    """Consume the request of a previewed link for the client that asked; one click.
+    finisher: Finisher | None,
+) -> Completed:
+    """Consume the request of a previewed link for the client that asked, and sign in by
+    ``finisher`` in the same transaction; one click.
 
     The link alone is not enough: it travels through mail servers, scanners,
     proxies' logs and forwarded messages. The caller must also be the client that
@@ -180,8 +221,8 @@ def confirm_link(
     verifier of its PKCE challenge (``code_verifier``; the JSON API passes a string,
     empty when none was sent). Anyone else gets ``browser_mismatch`` on the web and
     ``client_mismatch`` on the API, and nothing changes: the link stays usable,
-    since the person may simply have opened the mail on their phone. ``then`` is
-    as in ``verify_code``.
+    since the person may simply have opened the mail on their phone. ``finisher``
+    is as in ``complete_code``.
     """
     check_verify_rate(request)
     now = clock.now()
@@ -193,12 +234,19 @@ def confirm_link(
                     "browser_mismatch" if code_verifier is None else "client_mismatch"
                 )
             user = consume(login_request, now)
-            if then is not None:
-                then(login_request, user)
+            tokens = finisher.finish(login_request, user) if finisher else None
     except SignInError as error:
         report_link_failure(token_hash, error.code, request)
         raise
-    return login_request, user
+    return Completed(login_request, user, tokens)
+
+
+def confirm_link(
+    token_hash: str, *, request: HttpRequest | None = None, code_verifier: str | None = None
+) -> tuple[LoginRequest, AbstractBaseUser]:
+    """``complete_link`` without signing in: consume the request and return its account."""
+    done = complete_link(token_hash, request=request, code_verifier=code_verifier, finisher=None)
+    return done.login_request, done.user
 
 
 def lock_link_request(token_hash: str, now: datetime) -> LoginRequest:

@@ -76,10 +76,12 @@ class LinkConfirmView(View):
         action = request.POST.get("action")
         try:
             if action == "sign_in":
-                login_request, _ = services.confirm_link(
-                    self.token_hash, request=request, then=services.signing_in(request, "link")
+                done = services.complete_link(
+                    self.token_hash,
+                    request=request,
+                    finisher=services.BrowserSession(request, "link"),
                 )
-                return redirect_signed_in(login_request)
+                return redirect_signed_in(done.login_request)
             if action == "approve":
                 services.approve(self.token_hash, request.POST.get("number"), request=request)
                 self.request.session.pop(SESSION_LINK_KEY, None)
@@ -88,13 +90,7 @@ class LinkConfirmView(View):
                 return self.sign_in_here(request)
             raise SignInError("number_missing")
         except SignInError as error:
-            if error.code in {
-                "number_missing",
-                "number_wrong",
-                "approval_off",
-                "browser_mismatch",
-                "code_invalid",
-            }:
+            if error.code in services.RETRYABLE_ON_PAGE:
                 try:
                     preview = services.preview_link_hash(self.token_hash, request)
                 except SignInError as dead:
@@ -108,13 +104,13 @@ class LinkConfirmView(View):
         form = CodeForm(request.POST)
         if not form.is_valid():
             return self.page(preview, code_form=form, status=400)
-        login_request, _ = services.verify_code(
+        done = services.complete_code(
             preview.login_request.public_id,
             form.cleaned_data["code"],
             request=request,
-            then=services.signing_in(request, "code"),
+            finisher=services.BrowserSession(request, "code"),
         )
-        return redirect_signed_in(login_request)
+        return redirect_signed_in(done.login_request)
 
     def page(
         self,

@@ -41,11 +41,9 @@ class SessionsView(View):
         target = services.find_active(user, request.POST.get("session"))
         if target is None:
             messages.error(request, _("That session has already ended."))
-        elif current is not None and target.pk == current.pk:
-            services.sign_out(request, reason="signed_out")
+        elif services.end_device(request, target):
             messages.success(request, _("You're signed out."))
             return redirect("passwordless:login")
         else:
-            services.end_session(target, reason="ended_by_user")
             messages.success(request, _("Signed out on %(device)s.") % {"device": target.device})
         return redirect("passwordless:sessions")

@@ -85,11 +85,13 @@ class CodeView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
-            approved = services.collect_approval(self.login_request, request=request)
-            if approved is not None:
-                login_request, user = approved
-                services.sign_in(request, user, login_request, method="approval")
-                return redirect_signed_in(login_request)
+            done = services.collect_approval(
+                self.login_request,
+                request=request,
+                finisher=services.BrowserSession(request, "approval"),
+            )
+            if done is not None:
+                return redirect_signed_in(done.login_request)
         except SignInError as error:
             return self.page(CodeForm(), error)
         return self.page(CodeForm())
@@ -99,15 +101,15 @@ class CodeView(View):
         if not form.is_valid():
             return self.page(form, status=400)
         try:
-            login_request, _ = services.verify_code(
+            done = services.complete_code(
                 self.login_request.public_id,
                 form.cleaned_data["code"],
                 request=request,
-                then=services.signing_in(request, "code"),
+                finisher=services.BrowserSession(request, "code"),
             )
         except SignInError as error:
             return self.page(CodeForm(), error)
-        return redirect_signed_in(login_request)
+        return redirect_signed_in(done.login_request)
 
     def page(
         self, form: CodeForm, error: SignInError | None = None, status: int = 200
@@ -159,11 +161,13 @@ class WaitStatusView(View):
         try:
             services.check_poll_rate(request)
             login_request = services.load_request(services.pending_request_id(request))
-            approved = services.collect_approval(login_request, request=request)
-            if approved is not None:
-                login_request, user = approved
-                services.sign_in(request, user, login_request, method="approval")
-                url = get_adapter().get_login_redirect_url(login_request)
+            done = services.collect_approval(
+                login_request,
+                request=request,
+                finisher=services.BrowserSession(request, "approval"),
+            )
+            if done is not None:
+                url = get_adapter().get_login_redirect_url(done.login_request)
                 return JsonResponse({"status": "signed_in", "redirect": url})
             wait = services.wait_status(login_request)
         except SignInError as error:
