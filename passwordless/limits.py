@@ -60,13 +60,14 @@ def check_send(request: HttpRequest | None, email: str, device: str | None = Non
     _enforce("send-email", digest, app_settings.SEND_RATES_PER_EMAIL)
 
 
-def _device_failure_usage(device: str, increment: bool) -> dict[str, int] | None:
-    rate = f"{app_settings.FAILURE_LIMIT}/h"
+def _usage(group: str, value: str, rate: str, *, increment: bool) -> dict[str, int] | None:
+    """django-ratelimit's counter for ``value`` in ``group``; an unreachable cache fails
+    closed (``service_unavailable``)."""
     try:
         usage: dict[str, int] | None = get_usage(
             None,
-            group="passwordless.device-failures",
-            key=lambda *_: device,
+            group=f"passwordless.{group}",
+            key=lambda *_: value,
             rate=rate,
             increment=increment,
         )
@@ -74,6 +75,11 @@ def _device_failure_usage(device: str, increment: bool) -> dict[str, int] | None
         logger.error("rate-limit cache unreachable: %s", type(exc).__name__)
         raise SignInError("service_unavailable") from exc
     return usage
+
+
+def _device_failure_usage(device: str, increment: bool) -> dict[str, int] | None:
+    rate = f"{app_settings.FAILURE_LIMIT}/h"
+    return _usage("device-failures", device, rate, increment=increment)
 
 
 def device_failures_exhausted(device: str) -> bool:
@@ -112,17 +118,7 @@ def _enforce(group: str, value: str, rates: Iterable[str]) -> None:
     the hourly budget counts what was let through.
     """
     for rate in sorted(rates, key=rate_period):
-        try:
-            usage = get_usage(
-                None,
-                group=f"passwordless.{group}",
-                key=lambda *_: value,
-                rate=rate,
-                increment=True,
-            )
-        except Exception as exc:
-            logger.error("rate-limit cache unreachable: %s", type(exc).__name__)
-            raise SignInError("service_unavailable") from exc
+        usage = _usage(group, value, rate, increment=True)
         if usage is None:  # RATELIMIT_ENABLE is off
             continue
         if usage["limit"] == 0 and usage["time_left"] == -1:

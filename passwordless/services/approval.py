@@ -201,11 +201,7 @@ def wait_status(login_request: LoginRequest) -> WaitStatus:
     # With sign-up closed, only existing accounts get links, so only they can have
     # approving turned off: then the page keeps the number as if nothing happened (the
     # approval page still refuses it), or it would tell which addresses have accounts.
-    approval_off = (
-        app_settings.CROSS_DEVICE_APPROVAL
-        and shows_state
-        and budget.approval_is_off(budget.current(login_request.email))
-    )
+    approval_off = shows_state and budget.approval_is_off_for(login_request.email)
     shows_number = app_settings.CROSS_DEVICE_APPROVAL and not approval_off
     return WaitStatus(
         status=status,

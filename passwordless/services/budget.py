@@ -21,6 +21,7 @@ from ..models import FailureBudget
 
 __all__ = [
     "approval_is_off",
+    "approval_is_off_for",
     "current",
     "has_failures",
     "locked",
@@ -78,6 +79,11 @@ def wait_of(budget: FailureBudget | None, now: datetime) -> int:
 def approval_is_off(budget: FailureBudget | None) -> bool:
     """Whether approving from another device is off for the budget's address."""
     return budget is not None and budget.approval_failures >= app_settings.APPROVAL_FAILURE_LIMIT
+
+
+def approval_is_off_for(email: str) -> bool:
+    """For pages: whether cross-device approval is on for the site but off for ``email``."""
+    return app_settings.CROSS_DEVICE_APPROVAL and approval_is_off(current(email))
 
 
 def record_wrong_number(email: str) -> FailureBudget:

@@ -192,11 +192,7 @@ def preview_link_hash(token_hash: str, request: HttpRequest | None = None) -> Li
     if reason is not None:
         raise SignInError(reason)
     same_browser = is_bound(request, secret.request)
-    approval_off = (
-        not same_browser
-        and app_settings.CROSS_DEVICE_APPROVAL
-        and budget.approval_is_off(budget.current(secret.request.email))
-    )
+    approval_off = not same_browser and budget.approval_is_off_for(secret.request.email)
     return LinkPreview(
         token_hash=token_hash,
         login_request=secret.request,
