@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
+from passwordless.admin import skip_privileged
 from passwordless.errors import SignInError
 from passwordless.models import AuthEvent, UserSession
 from passwordless.services import end_all_sessions, start_sign_in
@@ -90,17 +91,7 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
 
     def manageable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
         """The selected accounts this admin may act on; the others are reported, not touched."""
-        if _is_superuser(request):
-            return queryset
-        allowed = queryset.filter(is_staff=False, is_superuser=False)
-        skipped = queryset.count() - allowed.count()
-        if skipped:
-            self.message_user(
-                request,
-                f"Skipped {skipped} staff account(s): only a superuser may act on them.",
-                messages.WARNING,
-            )
-        return allowed
+        return skip_privileged(self, request, queryset, "", "staff account(s)")
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))

@@ -208,7 +208,7 @@ class Setup:
 
     def link_lines(self, count: int) -> list[str]:
         from bench.adapter import bench_token
-        from passwordless.services import pending_request_id
+        from passwordless.services.sessions import pending_request_id
 
         lines = []
         for email in self.new_users("link", count):

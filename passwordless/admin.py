@@ -1,4 +1,4 @@
-"""Read-only admin views of requests, events and signed-in devices, and a small dashboard.
+"""Read-only admin views of requests, events and sessions, and a small dashboard.
 
 No page, list or export shows a code, token or hash: the hashed fields are simply
 never listed. Actions call the service layer, and each declares the permission it needs.
@@ -190,38 +190,52 @@ class UserSessionAdmin(ReadOnlyAdmin):
     actions = ("end_sessions",)
 
     def has_end_permission(self, request: HttpRequest) -> bool:
-        """Ending a device changes its row: Django's change permission on sessions, which
+        """Ending a session changes its row: Django's change permission on sessions, which
         this read-only admin otherwise never uses."""
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
-    @admin.action(
-        description="End the selected sessions (sign those devices out)", permissions=["end"]
-    )
+    @admin.action(description="End the selected sessions", permissions=["end"])
     def end_sessions(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
-        rows = queryset.filter(ended_at=None)
-        if not getattr(request.user, "is_superuser", False):
-            # Only a superuser acts on staff accounts: their sessions are theirs too.
-            allowed = rows.exclude(_privileged_users())
-            skipped = rows.count() - allowed.count()
-            if skipped:
-                self.message_user(
-                    request,
-                    f"Skipped {skipped} session(s) of staff: only a superuser may end them.",
-                    messages.WARNING,
-                )
-            rows = allowed
+        rows = skip_privileged(
+            self, request, queryset.filter(ended_at=None), "user__", "session(s) of staff"
+        )
         ended = list(rows.select_related("family", "user"))
         for row in ended:
             services.end_session(row, reason="admin")
         self.message_user(request, f"Ended {len(ended)} session(s).", messages.SUCCESS)
 
 
-def _privileged_users() -> Q:
-    """Sessions of staff or superusers, for the flags the user model has."""
+def skip_privileged(
+    model_admin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    user_path: str,
+    what: str,
+) -> QuerySet[Any]:
+    """The rows of ``queryset`` this admin may act on: all of them for a superuser; for
+    anyone else, those of accounts that are neither staff nor superuser, the others reported
+    as skipped ("Skipped 2 ``what``") and left untouched. Only a superuser acts on staff: their
+    address is the credential to rights. ``user_path`` leads from a row to its account
+    (``"user__"``, or ``""`` for the user model itself); projects' admins use it too."""
+    if getattr(request.user, "is_superuser", False):
+        return queryset
+    allowed = queryset.exclude(privileged(user_path))
+    skipped = queryset.count() - allowed.count()
+    if skipped:
+        model_admin.message_user(
+            request,
+            f"Skipped {skipped} {what}: only a superuser may act on them.",
+            messages.WARNING,
+        )
+    return allowed
+
+
+def privileged(user_path: str = "") -> Q:
+    """Staff or superuser accounts, by the flags the user model has."""
     names = {field.name for field in get_user_model()._meta.get_fields()}
-    privileged = Q(pk__in=[])
+    found = Q(pk__in=[])
     for flag in ("is_staff", "is_superuser"):
         if flag in names:
-            privileged |= Q(**{f"user__{flag}": True})
-    return privileged
+            found |= Q(**{f"{user_path}{flag}": True})
+    return found

@@ -19,7 +19,7 @@ from django.utils.crypto import salted_hmac
 from .conf import app_settings
 
 __all__ = [
-    "codes_match",
+    "digests_equal",
     "hash_binding",
     "hash_code",
     "hash_device",
@@ -73,7 +73,7 @@ def hash_device(device_id: str, email: str) -> str:
     return _digest("device", f"{len(device_id)}:{device_id}:{email}")
 
 
-def codes_match(expected_digest: str, candidate_digest: str) -> bool:
+def digests_equal(expected_digest: str, candidate_digest: str) -> bool:
     """Compare two digests in constant time."""
     return hmac.compare_digest(expected_digest, candidate_digest)
 

@@ -21,8 +21,8 @@ _CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
     "email_invalid": (400, _("Enter a valid email address.")),
     "code_malformed": (400, _("Enter the {length}-digit code from the email.")),
     "code_invalid": (400, _("That code isn't right. Check the email and try again.")),
-    "code_expired": (410, _("This code or link has expired. Request a new one.")),
-    "link_used": (
+    "expired": (410, _("This code or link has expired. Request a new one.")),
+    "already_used": (
         409,
         _("This code or link has already been used. Request a new one if you need to."),
     ),

@@ -270,7 +270,7 @@ class RefreshToken(models.Model):
 
 
 class UserSession(models.Model):
-    """One signed-in device of a user, as the person sees it on their sessions page.
+    """One session of a user, as the person sees it on their sessions page.
 
     A browser session (its id is kept in the session, never the session key)
     or an API client's token family. Ending one sets ``ended_at``, the only truth

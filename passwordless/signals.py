@@ -13,7 +13,7 @@
 ``user_signed_out(sender, user, request)``
     A person signed out.
 ``session_revoked(sender, user_session, reason)``
-    A signed-in device was ended: by its owner from another device, by an admin,
+    A session was ended: by its owner from another device, by an admin,
     by the session cap, or because the account was deactivated or its address changed.
 """
 

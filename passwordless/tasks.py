@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.contrib.auth import get_user_model
 
 from . import services
-from .adapter import get_adapter
-from .models import UserSession
-from .services.delivery import DeliveryDeferred, is_permanent_failure
+from .services import mail
+from .services.delivery import DeliveryDeferred, is_permanent_failure, mark_delivery_failed
 
 __all__ = [
     "purge",
@@ -45,7 +43,7 @@ class _LoginEmailTask(_BaseTask):
         # Retries are exhausted: record it so that admins can see it. Nothing raised here may
         # escape: an error in a failure handler stops a solo worker.
         try:
-            services.mark_delivery_failed(args[0] if args else kwargs["login_request_id"])
+            mark_delivery_failed(args[0] if args else kwargs["login_request_id"])
         except Exception as error:
             logger.error("could not record a failed sign-in email: %s", type(error).__name__)
 
@@ -74,9 +72,7 @@ def send_login_email(login_request_id: int) -> str:
 @shared_task(name="passwordless.send_new_sign_in_email", **MAIL_TASK_OPTIONS)
 def send_new_sign_in_email(user_session_id: int) -> None:
     """Tell a user that a new device signed in and the oldest one was signed out."""
-    user_session = UserSession.objects.select_related("user").filter(pk=user_session_id).first()
-    if user_session is not None:
-        get_adapter().send_new_sign_in_email(user_session)
+    mail.send_new_sign_in_notice(user_session_id)
 
 
 @shared_task(name="passwordless.send_email_changed_email", **MAIL_TASK_OPTIONS)
@@ -89,11 +85,8 @@ def send_email_changed_email(user_id: Any, old_email: str) -> None:
     is not a secret (knowing it signs nobody in), so it travels, only as far as the broker.
     Failures re-raise by class name only: an SMTP error's text can hold the address.
     """
-    user = get_user_model()._default_manager.filter(pk=user_id).first()
-    if user is None:
-        return
     try:
-        get_adapter().send_email_changed_email(user, old_email)
+        mail.send_email_changed_notice(user_id, old_email)
     except Exception as exc:
         if is_permanent_failure(exc):
             logger.warning("email-change notice refused: user=%s", user_id)

@@ -229,11 +229,26 @@ def migrate(env: dict[str, str], log_dir: Path) -> None:
         raise RuntimeError(f"migrate failed:\n{log.read_text(errors='replace')}")
 
 
+def mail_text(message: EmailMessage) -> str:
+    """The text part of an email received by ``SMTPServer``."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None, message
+    return str(body.get_content())
+
+
+def code_of(message: EmailMessage) -> str:
+    """The code of a sign-in email received by ``SMTPServer``."""
+    return code_and_link(message)[0]
+
+
+def link_token_of(message: EmailMessage) -> str:
+    """The token in the link of a sign-in email received by ``SMTPServer``."""
+    return code_and_link(message)[1].rstrip("/").rsplit("/", 1)[-1]
+
+
 def code_and_link(message: EmailMessage) -> tuple[str, str]:
     """The code and the link of a sign-in email received by ``SMTPServer``."""
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    text = body.get_content()
+    text = mail_text(message)
     code = re.search(r"^\s+(\d{6})\s*$", text, re.MULTILINE)
     link = re.search(r"(https?://[^/\s]+/auth/link/[A-Za-z0-9_-]+/)", text)
     assert code and link, text

@@ -94,7 +94,7 @@ def test_link_in_jwt_mode(site: str, mailbox: Mailbox) -> None:
     signed = api.verify_link(link_token(mailbox("dave@example.org").link))
     assert signed.status_code == 200 and "access" in signed.json()
     again = api.verify_link(link_token(mailbox("dave@example.org").link))
-    assert again.status_code == 409 and again.json()["error"]["code"] == "link_used"
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_used"
 
 
 def test_unknown_and_known_addresses_get_identical_answers(site: str) -> None:

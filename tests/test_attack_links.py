@@ -280,7 +280,7 @@ def test_sign_in_on_this_device_instead_needs_the_code(site: str, mailbox: Mailb
     assert phone.signed_in_as() is None
     assert phone.sign_in_here(code).headers["Location"] == "/"
     assert phone.signed_in_as() == "alice@example.org"
-    assert laptop.poll().json()["error"]["code"] == "link_used"
+    assert laptop.poll().json()["error"]["code"] == "already_used"
     assert laptop.signed_in_as() is None
 
 

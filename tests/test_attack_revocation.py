@@ -30,10 +30,10 @@ from passwordless.models import UserSession
 from passwordless.services.sessions import SESSION_TRACKING_KEY
 from tests import services
 from tests.attacker import Browser
-from tests.conftest import CODE_RE, Delivered, RateLimitClock
+from tests.conftest import Delivered, RateLimitClock
 from tests.factories import UserFactory
 from tests.helpers import all_at_once
-from tests.stack import SMTPServer, free_port, gunicorn, production_env
+from tests.stack import SMTPServer, code_of, free_port, gunicorn, production_env
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -184,12 +184,6 @@ class RedisServer:
         self.start()
 
 
-def _code(message: Any) -> str:
-    match = CODE_RE.search(message.get_body(preferencelist=("plain",)).get_content())
-    assert match
-    return match.group(1)
-
-
 @pytest.fixture
 def cache_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
@@ -235,7 +229,7 @@ def test_an_ended_session_stays_ended_when_the_cache_redis_restarts(
         for n, agent in enumerate(["Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", PHONE], 1):
             browser = Browser(url, **{"User-Agent": agent})
             assert browser.start(EMAIL).status_code == 302
-            assert browser.submit_code(_code(smtp.wait_for(n))).headers["Location"] == "/"
+            assert browser.submit_code(code_of(smtp.wait_for(n))).headers["Location"] == "/"
             assert browser.signed_in_as() == EMAIL
             browsers.append(browser)
         laptop, phone = browsers

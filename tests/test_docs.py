@@ -133,3 +133,34 @@ def test_every_variable_the_project_reads_is_documented() -> None:
     assert {"DATABASE_URL", "SECRET_KEY"} <= read
     table = (ROOT / "docs" / "settings.md").read_text().split("## Settings of the", 1)[0]
     assert sorted(name for name in read if f"`{name}`" not in table) == []
+
+
+def supported_api_section() -> str:
+    text = (ROOT / "docs" / "customization.md").read_text()
+    return text[text.index("## The supported API") :]
+
+
+def test_the_supported_services_are_exactly_what_the_package_exports() -> None:
+    """The list a project builds on and ``passwordless.services.__all__`` are one list."""
+    from passwordless import services
+
+    section = supported_api_section()
+    services_part = section[section.index("**Services**") : section.index("Everything else")]
+    documented = set(re.findall(r"`([A-Za-z_]+)`", services_part)) - {"__all__"}
+    documented.discard("passwordless.services")
+    assert documented == set(services.__all__)
+
+
+def test_every_adapter_hook_and_signal_is_documented() -> None:
+    from passwordless import signals
+    from passwordless.adapter import DefaultAdapter
+
+    text = (ROOT / "docs" / "customization.md").read_text()
+    hooks = {
+        name
+        for name, value in vars(DefaultAdapter).items()
+        if callable(value) and not name.startswith("_")
+    }
+    assert hooks and all(f"`{hook}(" in text for hook in hooks), hooks
+    names = {name for name, value in vars(signals).items() if type(value).__name__ == "Signal"}
+    assert names and all(f"`{name}(" in text for name in names), names

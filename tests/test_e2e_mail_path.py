@@ -23,6 +23,7 @@ from tests.stack import (
     SMTPServer,
     celery_beat,
     celery_worker,
+    code_and_link,
     free_port,
     gunicorn,
     project_env,
@@ -84,14 +85,6 @@ def _post_form(browser: requests.Session, url: str, data: dict[str, str]) -> req
     )
 
 
-def _code_and_link(message: Any) -> tuple[str, str]:
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    code = re.search(r"^\s+(\d{6})\s*$", text, re.MULTILINE)
-    link = re.search(r"(http://127\.0\.0\.1:\d+/auth/link/([A-Za-z0-9_-]+)/)", text)
-    assert code and link, text
-    return code.group(1), link.group(1)
-
-
 def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -> None:
     browser = requests.Session()
     script = browser.get(f"{stack.base_url}/static/passwordless/wait.js", timeout=10)
@@ -111,7 +104,7 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
 
     with celery_worker(stack.env, stack.log_dir) as worker:
         message = stack.smtp.wait_for(1)
-        code, link = _code_and_link(message)
+        code, link = code_and_link(message)
         token = link.rstrip("/").rsplit("/", 1)[1]
         assert message["To"] == "alice@example.org"
         assert message.get_body(preferencelist=("html",)) is not None
@@ -123,7 +116,7 @@ def test_sign_in_through_worker_and_smtp_leaves_no_secret_behind(stack: Stack) -
         # A second sign-in, by the link, in another browser.
         phone = requests.Session()
         _post_form(phone, f"{stack.base_url}/auth/login/", {"email": "bob@example.org"})
-        _, second_link = _code_and_link(stack.smtp.wait_for(2))
+        _, second_link = code_and_link(stack.smtp.wait_for(2))
         confirm = phone.get(second_link, timeout=10)
         assert confirm.url == f"{stack.base_url}/auth/link/"
         assert "Sign in as b***@example.org?" in confirm.text

@@ -9,7 +9,6 @@ sign-in once it is approved, and ``/api/auth/requests/<id>`` is a path.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import requests
 
 from tests import services
 from tests.api_client import ApiClient
-from tests.stack import SMTPServer, free_port, gunicorn, production_env
+from tests.stack import SMTPServer, free_port, gunicorn, link_token_of, production_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
@@ -46,13 +45,6 @@ def _env(port: int, log_dir: Path, smtp: SMTPServer, **overrides: str) -> dict[s
     )
 
 
-def _token(message: Any) -> str:
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    match = re.search(r"/auth/link/([A-Za-z0-9_-]+)/", text)
-    assert match, text
-    return str(match.group(1))
-
-
 def _hits(log_dir: Path, *secrets: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in sorted(log_dir.glob("*.log")):
@@ -72,7 +64,7 @@ def test_no_log_line_holds_a_token_or_a_request_id(stack: dict[str, Any]) -> Non
         sent = api.send("logs@example.org")
         assert sent.status_code == 202, sent.text
         request_id = sent.json()["request_id"]
-        token = _token(smtp.wait_for(1))
+        token = link_token_of(smtp.wait_for(1))
 
         assert requests.get(f"{base}/auth/link/{token}./", timeout=20).status_code == 404
         assert requests.get(f"{base}/auth/link/{token}/x", timeout=20).status_code == 404

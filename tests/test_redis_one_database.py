@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from django.test import Client
 from tests import services
 from tests.api_client import ApiClient
 from tests.attacker import Browser
-from tests.stack import SMTPServer, celery_worker, free_port, gunicorn, production_env
+from tests.stack import SMTPServer, celery_worker, code_of, free_port, gunicorn, production_env
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVE = f"redis://127.0.0.1:{services.REDIS_PORT}"
@@ -187,13 +186,6 @@ def database_zero(transactional_db: None, tmp_path: Path) -> Iterator[dict[str, 
             _delete_prefixed(0)
 
 
-def _code(message: Any) -> str:
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    match = re.search(r"^\s+(\d{6})\s*$", text, re.MULTILINE)
-    assert match, text
-    return str(match.group(1))
-
-
 @pytest.mark.e2e
 @pytest.mark.postgres
 @pytest.mark.redis
@@ -217,7 +209,7 @@ def test_sign_in_with_every_use_in_database_zero(database_zero: dict[str, Any]) 
     assert not queued.exists("celery")
 
     with celery_worker(database_zero["env"], database_zero["log_dir"]):
-        code = _code(smtp.wait_for(1))
+        code = code_of(smtp.wait_for(1))
     signed_in = api.verify_code(sent.json()["request_id"], code)
     assert signed_in.status_code == 200, signed_in.text
     access = signed_in.json()["access"]

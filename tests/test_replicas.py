@@ -3,10 +3,8 @@ started on one and finished on the other, sessions and tokens shared and revoked
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -15,7 +13,7 @@ from django.db import connection
 from passwordless.models import UserSession
 from tests.api_client import ApiClient
 from tests.attacker import Browser
-from tests.stack import SMTPServer, free_port, gunicorn, new_jwt_key, project_env
+from tests.stack import SMTPServer, code_of, free_port, gunicorn, new_jwt_key, project_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
@@ -47,13 +45,6 @@ def replicas(transactional_db: None, tmp_path: Path) -> Iterator[tuple[str, str,
         redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
 
 
-def _code(message: Any) -> str:
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    match = re.search(r"^\s+(\d{6})\s*$", text, re.MULTILINE)
-    assert match, text
-    return match.group(1)
-
-
 def _on(base: str, browser: Browser) -> Browser:
     """The same cookie jar, talking to another replica."""
     twin = Browser(base)
@@ -66,14 +57,14 @@ def test_sessions_cross_replicas(replicas: tuple[str, str, SMTPServer]) -> None:
     on_a = Browser(a_url)
     assert on_a.start("alice@example.org").status_code == 302
     on_b = _on(b_url, on_a)
-    assert on_b.submit_code(_code(smtp.wait_for(1))).headers["Location"] == "/"
+    assert on_b.submit_code(code_of(smtp.wait_for(1))).headers["Location"] == "/"
     assert on_a.signed_in_as() == on_b.signed_in_as() == "alice@example.org"
 
     # A second device, ended from the first device on the other replica.
     phone = Browser(b_url)
     assert phone.start("alice@example.org").status_code == 302
     assert Browser(a_url).start("alice@example.org").status_code == 429  # limits are shared
-    assert _on(a_url, phone).submit_code(_code(smtp.wait_for(2))).headers["Location"] == "/"
+    assert _on(a_url, phone).submit_code(code_of(smtp.wait_for(2))).headers["Location"] == "/"
     phone_session = UserSession.objects.order_by("-created_at").first()
     assert phone_session is not None
     on_a.post(
@@ -92,7 +83,7 @@ def test_tokens_cross_replicas(replicas: tuple[str, str, SMTPServer]) -> None:
     a_url, b_url, smtp = replicas
     api_a, api_b = ApiClient(a_url), ApiClient(b_url)
     request_id = api_a.send("bob@example.org").json()["request_id"]
-    pair = api_b.verify_code(request_id, _code(smtp.wait_for(1))).json()
+    pair = api_b.verify_code(request_id, code_of(smtp.wait_for(1))).json()
     rotated = api_a.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}).json()
     assert api_b.me(rotated["access"]).status_code == 200
     # Revoked on A, refused at once on B: the denylist is shared.

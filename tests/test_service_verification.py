@@ -39,7 +39,7 @@ def test_a_code_works_once() -> None:
     services.verify_code(login_request.public_id, issued.code)
     with pytest.raises(SignInError) as error:
         services.verify_code(login_request.public_id, issued.code)
-    assert error.value.code == "link_used"
+    assert error.value.code == "already_used"
 
 
 def test_wrong_codes_count_and_lock_the_request() -> None:
@@ -71,7 +71,7 @@ def test_code_expires_ten_minutes_after_minting(frozen_clock: FrozenClock) -> No
     frozen_clock.advance(seconds=600)
     with pytest.raises(SignInError) as error:
         services.verify_code(second.public_id, issued.code)
-    assert error.value.code == "code_expired"
+    assert error.value.code == "expired"
 
 
 def test_a_code_of_one_request_does_not_complete_another() -> None:
@@ -104,7 +104,7 @@ def test_previewing_a_link_consumes_nothing_and_confirming_does() -> None:
     services.confirm_link(preview.token_hash, request=browser)
     with pytest.raises(SignInError) as error:
         services.confirm_link(preview.token_hash, request=browser)
-    assert error.value.code == "link_used"
+    assert error.value.code == "already_used"
 
 
 def test_unknown_link_is_refused() -> None:

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 
 CLIENTS = 20
 Submission = Callable[[], requests.Response]
-#: What a loser may see: the code was used (409 link_used).
+#: What a loser may see: the code was used (409 already_used).
 REFUSALS = {409}
 
 

@@ -172,7 +172,7 @@ def test_code_cannot_be_used_after_the_link(client: Client, start_sign_in: Start
     assert client.post("/auth/link/", {"action": "sign_in"}).status_code == 302
     with pytest.raises(SignInError) as error:
         services.verify_code(public_id, delivered.code)
-    assert error.value.code == "link_used"
+    assert error.value.code == "already_used"
 
 
 def _normalised(response: Any, email: str = "") -> tuple[int, list[str], str, str]:

@@ -297,10 +297,10 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             _path("me"): _get("The signed-in user", "Me", (401, 405)),
-            _path("sessions"): _get("The user's signed-in devices", "Sessions", (401, 405)),
+            _path("sessions"): _get("The user's sessions", "Sessions", (401, 405)),
             _path("session", "session_id"): {
                 "delete": {
-                    "summary": "End one device (its session, or its token family)",
+                    "summary": "End one session (a browser's, or a token family)",
                     "parameters": [
                         {
                             "name": "session_id",

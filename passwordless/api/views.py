@@ -24,7 +24,7 @@ from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
 from ..models import LoginRequest, UserSession
 from ..responses import json_error
-from ..services import tokens
+from ..services import approval, sessions, tokens, tracking
 from .openapi import openapi_document
 from .parsing import json_body, optional_str, required_str
 
@@ -174,7 +174,7 @@ def send_view(request: HttpRequest) -> HttpResponse:
     )
     response = _accepted(started.login_request)
     # A browser client keeps the binding cookie: only it may later collect a session.
-    services.bind_browser(response, started)
+    sessions.bind_browser(response, started)
     return response
 
 
@@ -183,7 +183,7 @@ def resend_view(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
     started = services.resend(required_str(data, "request_id", 64), request=request)
     response = _accepted(started.login_request)
-    services.bind_browser(response, started)
+    sessions.bind_browser(response, started)
     return response
 
 
@@ -234,11 +234,11 @@ def request_status_view(request: HttpRequest, request_id: str) -> HttpResponse:
     POST body and never in a URL (the request id is in this URL, and URLs end up in
     logs); its GET poll only says ``approved``.
     """
-    services.check_poll_rate(request)
+    approval.check_poll_rate(request)
     if request.method == "POST":
         data = json_body(request)
         mode, verifier = _mode(data), _code_verifier(data)
-        login_request = services.load_request(request_id)
+        login_request = approval.load_request(request_id)
         done = services.collect_approval(
             login_request,
             request=request,
@@ -249,13 +249,13 @@ def request_status_view(request: HttpRequest, request_id: str) -> HttpResponse:
         mode = request.GET.get("mode", "session")
         if mode not in MODES:
             raise SignInError("field_invalid", field="mode", reason='"session" or "jwt".')
-        login_request = services.load_request(request_id)
+        login_request = approval.load_request(request_id)
         if mode == "session":
             done = services.collect_approval(
                 login_request, request=request, finisher=_finisher(request, mode, "approval")
             )
         else:
-            services.ensure_collectable(login_request)
+            approval.ensure_collectable(login_request)
             done = None
     if done is not None:
         return JsonResponse({"status": "signed_in", **_signed_in(done)})
@@ -342,7 +342,7 @@ def _session_json(row: UserSession, current: UserSession | None) -> dict[str, An
 
 @api_view(("GET",))
 def sessions_view(request: HttpRequest) -> HttpResponse:
-    """The signed-in devices of the user."""
+    """The sessions of the user."""
     user = _signed_in_user(request)
     current = _current(request)
     rows = services.active_sessions(user)
@@ -351,12 +351,12 @@ def sessions_view(request: HttpRequest) -> HttpResponse:
 
 @api_view(("DELETE",))
 def session_view(request: HttpRequest, session_id: str) -> HttpResponse:
-    """End one device; ending a token client revokes its refresh family and access tokens."""
+    """End one session; ending a token client revokes its refresh family and access tokens."""
     user = _signed_in_user(request)
-    target = services.find_active(user, session_id)
+    target = tracking.find_active(user, session_id)
     if target is None:
         raise SignInError("not_found")
-    services.end_device(request, target)
+    services.end_own_session(request, target)
     return HttpResponse(status=204)
 
 

@@ -6,7 +6,7 @@ receivers call ``account_changed`` on every save of a user (the admin, the
 shell, a form), inside the saving transaction when there is one (the admin's),
 so the change and its consequences commit together. A queryset ``update()`` sends no signal; for
 that case the sign-in itself refuses a request whose address is no longer the
-account's (``verification._resolve_user``).
+account's (``consumption._resolve_user``).
 """
 
 from __future__ import annotations

@@ -30,8 +30,7 @@ from ..conf import app_settings
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest
 from . import budget
-from .sessions import is_requesting_client
-from .verification import (
+from .consumption import (
     Completed,
     Finisher,
     check_verify_rate,
@@ -41,6 +40,7 @@ from .verification import (
     refusal,
     report_link_failure,
 )
+from .sessions import is_requesting_client
 
 __all__ = [
     "WaitStatus",
@@ -103,7 +103,7 @@ def approve(token_hash: str, number: str | None, *, request: HttpRequest | None 
     try:
         with transaction.atomic():
             login_request = lock_link_request(token_hash, now)
-            standing = budget.locked_or_new(login_request.email)
+            standing = budget.for_update_or_new(login_request.email)
             if budget.approval_is_off(standing):
                 raise SignInError("approval_off")
             right = int(number) == login_request.match_number
@@ -171,7 +171,7 @@ def collect_approval(
         if locked.status != Status.APPROVED:
             raise SignInError(refusal(locked, now) or "request_not_found")
         if locked.is_expired(now):
-            raise SignInError("code_expired")
+            raise SignInError("expired")
         if not is_requesting_client(request, locked, code_verifier):
             raise SignInError("browser_mismatch" if code_verifier is None else "client_mismatch")
         # An approval proves the waiting device was seen, not the mailbox: it does not turn

@@ -23,9 +23,9 @@ __all__ = [
     "approval_is_off",
     "approval_is_off_for",
     "current",
+    "for_update",
+    "for_update_or_new",
     "has_failures",
-    "locked",
-    "locked_or_new",
     "record_failure",
     "record_wrong_number",
     "reset",
@@ -39,14 +39,14 @@ def current(email: str) -> FailureBudget | None:
     return FailureBudget.objects.filter(email=email).first()
 
 
-def locked_or_new(email: str) -> FailureBudget:
+def for_update_or_new(email: str) -> FailureBudget:
     """The address's budget, created if need be, locked until the transaction ends: an
     answer judged under this lock cannot race another one past a cap."""
     budget, _ = FailureBudget.objects.select_for_update().get_or_create(email=email)
     return budget
 
 
-def locked(email: str) -> FailureBudget | None:
+def for_update(email: str) -> FailureBudget | None:
     """The address's budget, locked until the transaction ends; ``None`` if it never failed."""
     return FailureBudget.objects.select_for_update().filter(email=email).first()
 
@@ -60,11 +60,11 @@ def has_failures(budget: FailureBudget | None) -> bool:
 
 def seconds_to_wait(email: str, now: datetime) -> int:
     """How long before a code for ``email`` may be checked again (0: now)."""
-    return wait_of(locked(email), now)
+    return wait_of(for_update(email), now)
 
 
 def wait_of(budget: FailureBudget | None, now: datetime) -> int:
-    """``seconds_to_wait`` for a budget already read with ``locked``."""
+    """``seconds_to_wait`` for a budget already read with ``for_update``."""
     if budget is None or budget.last_failure_at is None:
         return 0
     over = budget.failures - app_settings.FAILURE_LIMIT
@@ -88,14 +88,14 @@ def approval_is_off_for(email: str) -> bool:
 
 def record_wrong_number(email: str) -> FailureBudget:
     """Count one wrong approval number for ``email``; returns the budget, still locked."""
-    budget, _ = FailureBudget.objects.select_for_update().get_or_create(email=email)
+    budget = for_update_or_new(email)
     budget.approval_failures += 1
     budget.save(update_fields=["approval_failures"])
     return budget
 
 
 def record_failure(email: str, now: datetime) -> None:
-    budget, _ = FailureBudget.objects.select_for_update().get_or_create(email=email)
+    budget = for_update_or_new(email)
     budget.failures += 1
     budget.last_failure_at = now
     budget.save(update_fields=["failures", "last_failure_at"])

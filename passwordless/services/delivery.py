@@ -34,7 +34,7 @@ from .. import audit, clock, signals
 from ..adapter import get_adapter
 from ..crypto import hash_code, hash_token
 from ..models import AuthEvent, LoginRequest, LoginSecret
-from .verification import lock_request
+from .consumption import lock_request
 
 try:
     from celery.exceptions import SoftTimeLimitExceeded

@@ -29,7 +29,9 @@ __all__ = [
     "queue_email_changed_email",
     "queue_login_email",
     "queue_new_sign_in_email",
+    "send_email_changed_notice",
     "send_login_task",
+    "send_new_sign_in_notice",
 ]
 
 logger = logging.getLogger("passwordless")
@@ -124,12 +126,25 @@ def _deliver_now(login_request_id: int) -> None:
         logger.warning("sign-in email not sent now: request=%s", login_request_id)
 
 
-def _send_new_sign_in_now(user_session_id: int) -> None:
+def send_new_sign_in_notice(user_session_id: int) -> None:
+    """Tell a user that a new device signed in (run by the task, or in-process); gone
+    rows send nothing. Raises what the adapter's sending raises."""
     user_session = UserSession.objects.select_related("user").filter(pk=user_session_id).first()
-    if user_session is None:
-        return
-    try:
+    if user_session is not None:
         get_adapter().send_new_sign_in_email(user_session)
+
+
+def send_email_changed_notice(user_id: Any, old_email: str) -> None:
+    """Tell ``old_email`` that its account's address changed (run by the task, or
+    in-process); a deleted account sends nothing. Raises what the adapter's sending raises."""
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    if user is not None:
+        get_adapter().send_email_changed_email(user, old_email)
+
+
+def _send_new_sign_in_now(user_session_id: int) -> None:
+    try:
+        send_new_sign_in_notice(user_session_id)
     except Exception as exc:
         # The sign-in itself succeeded: a notice that fails is logged, not raised.
         logger.warning(
@@ -140,11 +155,8 @@ def _send_new_sign_in_now(user_session_id: int) -> None:
 
 
 def _send_email_changed_now(user_id: Any, old_email: str) -> None:
-    user = get_user_model()._default_manager.filter(pk=user_id).first()
-    if user is None:
-        return
     try:
-        get_adapter().send_email_changed_email(user, old_email)
+        send_email_changed_notice(user_id, old_email)
     except Exception as exc:
         # By class name only: an SMTP error's text can hold the address.
         logger.warning(

@@ -1,4 +1,4 @@
-"""Ending signed-in devices and token families: by the user, an admin, a sign-out or a rule.
+"""Ending sessions and token families: by the user, an admin, a sign-out or a rule.
 
 An ended row is ended on every process from its next request on: the shared cache hears
 of it at once (``tracking.mark_ended``) and the row stays the truth. A device that is an
@@ -19,7 +19,7 @@ __all__ = ["end_all_sessions", "end_session", "revoke_family", "revoke_user"]
 
 
 def end_session(row: UserSession, reason: str) -> None:
-    """Sign one device out, on every process, from its next request on."""
+    """End one session, on every process, from its next request on."""
     ended = UserSession.objects.filter(pk=row.pk, ended_at=None).update(
         ended_at=clock.now(), ended_reason=reason
     )
@@ -31,7 +31,7 @@ def end_session(row: UserSession, reason: str) -> None:
 
 
 def end_all_sessions(user: AbstractBaseUser, reason: str, keep: UserSession | None = None) -> int:
-    """Sign every device of ``user`` out (but ``keep``), and revoke every token family."""
+    """End every session of ``user`` (but ``keep``), and revoke every token family."""
     rows = UserSession.objects.filter(user_id=user.pk, ended_at=None).select_related(
         "family", "user"
     )

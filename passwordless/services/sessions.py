@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from ..conf import app_settings
-from ..crypto import codes_match, hash_binding, pkce_matches
+from ..crypto import digests_equal, hash_binding, pkce_matches
 from ..models import LoginRequest, UserSession
 
 __all__ = [
@@ -76,7 +76,7 @@ def is_bound(request: HttpRequest | None, login_request: LoginRequest) -> bool:
     if request is None or not login_request.binding_hash:
         return False
     public_id, _, binding = request.COOKIES.get(binding_cookie_name(), "").partition(".")
-    return public_id == login_request.public_id and codes_match(
+    return public_id == login_request.public_id and digests_equal(
         login_request.binding_hash, hash_binding(binding)
     )
 

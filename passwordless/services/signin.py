@@ -1,6 +1,6 @@
 """Signing in and out: every sign-in, by session or by tokens, ends in this module.
 
-A sign-in records its device (``track``, within ``MAX_SESSIONS``), then either logs the
+A sign-in records its session (``track``, within ``MAX_SESSIONS``), then either logs the
 browser in (``sign_in``) or issues a token family (``sign_in_with_tokens``), and records
 the event, in one transaction. A completion (``verification.complete_code``,
 ``complete_link``, ``approval.collect_approval``) signs in through a finisher,
@@ -41,7 +41,7 @@ from .tracking import active_sessions
 __all__ = [
     "ApiTokens",
     "BrowserSession",
-    "end_device",
+    "end_own_session",
     "record_sign_in",
     "sign_in",
     "sign_in_with_tokens",
@@ -56,9 +56,9 @@ def track(
     method: str,
     family: TokenFamily | None = None,
 ) -> UserSession:
-    """Record a new signed-in device, keeping the user within ``MAX_SESSIONS``.
+    """Record a new session, keeping the user within ``MAX_SESSIONS``.
 
-    Beyond the cap the oldest device is signed out and the user is emailed
+    Beyond the cap the oldest session is ended and the user is emailed
     about the new one; with ``SESSION_LIMIT_POLICY = "refuse"`` the new
     sign-in is refused instead.
     """
@@ -93,7 +93,7 @@ def sign_in(
 ) -> None:
     """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
 
-    The device row, ``last_login`` and the audit event are written in one transaction:
+    The session row, ``last_login`` and the audit event are written in one transaction:
     all or nothing, and one commit instead of three. Inside a caller's transaction this
     is a savepoint, so a caller that catches a refusal (``ATOMIC_REQUESTS``) goes on; a
     completion's ``BrowserSession`` skips it, its transaction ending with any failure.
@@ -190,7 +190,7 @@ def sign_in_with_tokens(
 ) -> TokenPair:
     """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session.
 
-    One commit for the family, its token, the device and the event; a savepoint inside a
+    One commit for the family, its token, the session and the event; a savepoint inside a
     caller's transaction, as in ``sign_in``.
     """
     with transaction.atomic():
@@ -206,11 +206,11 @@ def _issue_tokens(
     return pair
 
 
-def end_device(request: HttpRequest, target: UserSession) -> bool:
-    """End one of the caller's devices, from the sessions page or the API.
+def end_own_session(request: HttpRequest, target: UserSession) -> bool:
+    """End one of the caller's sessions, from the sessions page or the API.
 
     Ending the caller's own browser session signs it out (``sign_out``), so the page it
-    is on does not go on as a session that no longer exists; any other device (a token
+    is on does not go on as a session that no longer exists; any other session (a token
     client too, the caller's own included) is ended by ``revocation.end_session``.
     Returns whether the caller was signed out.
     """

@@ -17,8 +17,8 @@ from ..crypto import hash_binding
 from ..errors import SignInError
 from ..models import AuthEvent, LoginRequest
 from . import mail, trusted_devices
+from .consumption import refusal
 from .sessions import Started
-from .verification import refusal
 
 __all__ = ["resend", "start_sign_in"]
 

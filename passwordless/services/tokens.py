@@ -208,7 +208,7 @@ def family_timeouts(user: object) -> tuple[timedelta, timedelta]:
 def family_is_live(family: TokenFamily, user: object, now: datetime) -> bool:
     """Whether ``family`` (of ``user``) may still refresh: not revoked, neither idle nor old.
 
-    The one rule, for ``refresh`` and for the list of signed-in devices alike.
+    The one rule, for ``refresh`` and for the list of sessions alike.
     """
     if family.revoked_at is not None:
         return False

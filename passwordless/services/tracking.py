@@ -1,6 +1,6 @@
-"""The signed-in devices of each user: listed, and whether each has ended.
+"""The sessions of each user: listed, and whether each has ended.
 
-Recording a new device is part of signing in (``signin.track``); ending one is
+Recording a new session is part of signing in (``signin.track``); ending one is
 ``revocation``'s.
 
 A browser session remembers only the id of its ``UserSession`` row, and the
@@ -55,7 +55,7 @@ def _is_active(row: UserSession, user: AbstractBaseUser, now: datetime) -> bool:
 
 
 def active_sessions(user: AbstractBaseUser) -> list[UserSession]:
-    """The user's signed-in devices, most recently seen first."""
+    """The user's sessions, most recently seen first."""
     now = clock.now()
     rows = UserSession.objects.filter(user_id=user.pk, ended_at=None).select_related("family")
     active = [row for row in rows if _is_active(row, user, now)]
@@ -65,7 +65,7 @@ def active_sessions(user: AbstractBaseUser) -> list[UserSession]:
 
 
 def find_active(user: AbstractBaseUser, public_id: object) -> UserSession | None:
-    """One of the user's signed-in devices, by the id shown to them."""
+    """One of the user's sessions, by the id shown to them."""
     return next((s for s in active_sessions(user) if s.public_id == public_id), None)
 
 
@@ -78,7 +78,7 @@ def mark_ended(row: UserSession) -> None:
 
 
 def is_ended(public_id: str, user: object = None) -> bool:
-    """Whether the device was signed out, or its row no longer exists.
+    """Whether the session was ended, or its row no longer exists.
 
     One cache read while the answer is cached; otherwise one query, whose answer is
     cached. ``user`` (the session's) sets how long an "ended" is remembered.
@@ -110,5 +110,5 @@ def _ended_for(user: object) -> int:
 
 
 def seen(public_id: str) -> None:
-    """The device was active: recorded when its session is renewed, not on every request."""
+    """The session was active: recorded when it is renewed, not on every request."""
     UserSession.objects.filter(public_id=public_id, ended_at=None).update(last_seen_at=clock.now())

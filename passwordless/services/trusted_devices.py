@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from .. import limits
 from ..conf import app_settings
-from ..crypto import codes_match, hash_device
+from ..crypto import digests_equal, hash_device
 
 __all__ = [
     "count_failure",
@@ -51,7 +51,7 @@ def vouched_device(request: HttpRequest | None, email: str) -> str | None:
     device_id, _, signature = request.COOKIES.get(device_cookie_name(), "").partition(".")
     if not device_id or not signature:
         return None
-    if not codes_match(hash_device(device_id, email), signature):
+    if not digests_equal(hash_device(device_id, email), signature):
         return None
     return None if limits.device_failures_exhausted(device_id) else device_id
 

@@ -18,6 +18,7 @@ from ..conf import app_settings
 from ..devices import describe_user_agent
 from ..errors import SignInError
 from ..forms import CodeForm
+from ..services import verification
 from ..services.sessions import SESSION_LINK_KEY
 from .pages import protected, redirect_signed_in, render_page
 
@@ -67,7 +68,7 @@ class LinkConfirmView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
-            preview = services.preview_link_hash(self.token_hash, request)
+            preview = verification.preview_link_hash(self.token_hash, request)
         except SignInError as error:
             return self.refused(error)
         return self.page(preview)
@@ -90,9 +91,9 @@ class LinkConfirmView(View):
                 return self.sign_in_here(request)
             raise SignInError("number_missing")
         except SignInError as error:
-            if error.code in services.RETRYABLE_ON_PAGE:
+            if error.code in verification.RETRYABLE_ON_PAGE:
                 try:
-                    preview = services.preview_link_hash(self.token_hash, request)
+                    preview = verification.preview_link_hash(self.token_hash, request)
                 except SignInError as dead:
                     return self.refused(dead)
                 return self.page(preview, error=error)
@@ -100,7 +101,7 @@ class LinkConfirmView(View):
 
     def sign_in_here(self, request: HttpRequest) -> HttpResponse:
         """ "Sign in on this device instead": the code from the same email, which scanners lack."""
-        preview = services.preview_link_hash(self.token_hash, request)
+        preview = verification.preview_link_hash(self.token_hash, request)
         form = CodeForm(request.POST)
         if not form.is_valid():
             return self.page(preview, code_form=form, status=400)

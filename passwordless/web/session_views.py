@@ -1,4 +1,4 @@
-"""The signed-in devices page."""
+"""The sessions page."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from .. import services
+from ..services import tracking
 from .pages import protected, render_page
 
 __all__ = ["SessionsView"]
@@ -22,7 +23,7 @@ __all__ = ["SessionsView"]
 @method_decorator(login_required, name="dispatch")
 @protected
 class SessionsView(View):
-    """The person's signed-in devices: end one, or sign out everywhere else."""
+    """The person's sessions: end one, or sign out everywhere else."""
 
     template_name = "passwordless/sessions.html"
 
@@ -38,10 +39,10 @@ class SessionsView(View):
             ended = services.end_all_sessions(user, "signed_out_elsewhere", keep=current)
             messages.success(request, _("Signed out on %(n)d other device(s).") % {"n": ended})
             return redirect("passwordless:sessions")
-        target = services.find_active(user, request.POST.get("session"))
+        target = tracking.find_active(user, request.POST.get("session"))
         if target is None:
             messages.error(request, _("That session has already ended."))
-        elif services.end_device(request, target):
+        elif services.end_own_session(request, target):
             messages.success(request, _("You're signed out."))
             return redirect("passwordless:login")
         else:

@@ -26,6 +26,7 @@ from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
 from ..models import LoginRequest
 from ..responses import json_error
+from ..services import approval, sessions
 from .pages import protected, redirect_signed_in, render_page
 
 __all__ = ["CodeView", "LoginView", "WaitStatusView", "logout_view", "resend_view"]
@@ -58,13 +59,13 @@ class LoginView(View):
                 form.cleaned_data["email"],
                 request=request,
                 next_url=form.cleaned_data["next"],
-                replaces=services.pending_request_id(request),
+                replaces=sessions.pending_request_id(request),
             )
         except SignInError as error:
             return render_page(request, self.template_name, {"form": form}, error)
-        services.remember_request(request, started.login_request)
+        sessions.remember_request(request, started.login_request)
         response = redirect("passwordless:code")
-        services.bind_browser(response, started)
+        sessions.bind_browser(response, started)
         return response
 
 
@@ -75,7 +76,7 @@ class CodeView(View):
     template_name = "passwordless/code.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        public_id = services.pending_request_id(request)
+        public_id = sessions.pending_request_id(request)
         login_request = LoginRequest.objects.by_public_id(public_id)
         if login_request is None:
             messages.info(request, _("Enter your email address to get a sign-in code."))
@@ -137,10 +138,10 @@ class ResendView(CodeView):
             started = services.resend(self.login_request.public_id, request=request)
         except SignInError as error:
             return self.page(CodeForm(), error)
-        services.remember_request(request, started.login_request)
+        sessions.remember_request(request, started.login_request)
         messages.success(request, _("We've sent a new email with a new code and link."))
         response = redirect("passwordless:code")
-        services.bind_browser(response, started)
+        sessions.bind_browser(response, started)
         return response
 
 
@@ -159,8 +160,8 @@ class WaitStatusView(View):
 
     def get(self, request: HttpRequest) -> JsonResponse:
         try:
-            services.check_poll_rate(request)
-            login_request = services.load_request(services.pending_request_id(request))
+            approval.check_poll_rate(request)
+            login_request = approval.load_request(sessions.pending_request_id(request))
             done = services.collect_approval(
                 login_request,
                 request=request,

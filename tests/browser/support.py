@@ -87,7 +87,7 @@ SCREENS = {
     "code-wrong": "A wrong code: the error, with the attempts left",
     "code-resent": "A new email sent with a new code and link",
     "link-confirm": "The link opened in the browser that asked: one button signs in",
-    "sessions": "Your sessions: two signed-in devices, end either",
+    "sessions": "Your sessions: two sessions, end either",
     "session-ended": "Your sessions after ending the other device",
     "signed-out": "Signed out: back on the sign-in form",
 }
