@@ -18,6 +18,9 @@ import logging
 import re
 import threading
 
+from django.conf import settings
+from django.urls import get_urlconf
+
 from .conf import mounted_path
 
 __all__ = ["RedactLinkTokens", "RedactSecrets", "redact"]
@@ -48,9 +51,6 @@ def _prefix_pattern(prefixes: list[str]) -> re.Pattern[str] | None:
 
 def _mounted_pattern() -> re.Pattern[str] | None:
     """The mounted prefixes' pattern, cached per URLconf; ``None`` while it cannot load."""
-    from django.conf import settings
-    from django.urls import get_urlconf
-
     if getattr(_resolving, "active", False):
         return None  # a line logged while the URLconf itself loads
     _resolving.active = True

@@ -37,6 +37,10 @@ from importlib.util import find_spec
 from typing import Any
 
 from django.core import mail
+from django.test import TestCase
+from django.utils import timezone
+
+from . import clock
 
 __all__ = [
     "CODE_RE",
@@ -109,8 +113,6 @@ def request_code(email: str, **start: Any) -> Delivered | None:
     worker. Returns ``None`` when no mail goes out, as for an unknown address with
     sign-up closed: that is what the app does, silently.
     """
-    from django.test import TestCase
-
     from . import services  # not at import time: the app registry may not be ready
 
     before = len(mail.outbox)
@@ -146,10 +148,6 @@ if find_spec("pytest") is not None:
     @pytest.fixture
     def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
         """The app's time, frozen at the start of the test until the test moves it."""
-        from django.utils import timezone
-
-        from . import clock
-
         frozen = FrozenClock(timezone.now())
         monkeypatch.setattr(clock, "now", frozen)
         return frozen
