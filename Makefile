@@ -12,7 +12,7 @@ AXE := tests/browser/node_modules/axe-core/axe.min.js
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	touch $(STAMP)
 
 ## Set up and serve the site on http://127.0.0.1:8000 with the embedded defaults.
@@ -49,7 +49,8 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 	touch $(AXE)
 
-## The load benchmark (needs wrk, PostgreSQL and Redis) and the scale figures.
+## The load benchmark (needs wrk, PostgreSQL and Redis) against its floors and its peers (the
+## bench extra: django-allauth, django-sesame, installed with the rest), and the scale figures.
 bench: $(STAMP)
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.scale

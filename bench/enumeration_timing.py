@@ -36,10 +36,10 @@ DATABASE = "passwordless_bench"
 GOAL_MS = 5.0
 
 
-def _prepare_database(env: dict[str, str], users: int) -> None:
+def _prepare_database(env: dict[str, str], users: int, database: str) -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        db.execute(f"CREATE DATABASE {DATABASE}")
+        db.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{database}"')
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     script = (
@@ -84,15 +84,18 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="per class (default 200)")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--pathway", choices=["html", "api"], default="html")
+    parser.add_argument("--database", default=DATABASE)
+    parser.add_argument("--redis-port", type=int, default=6379)
     args = parser.parse_args()
     total = args.requests + args.warmup
 
     broker_db = 11
+    redis_url = f"redis://127.0.0.1:{args.redis_port}"
     with tempfile.TemporaryDirectory() as tmp:
         env = project_env(
-            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-            REDIS_URL="redis://127.0.0.1:6379/1",
-            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{broker_db}",
+            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
+            REDIS_URL=f"{redis_url}/1",
+            CELERY_BROKER_URL=f"{redis_url}/{broker_db}",
             EMAIL_URL="dummymail://",
             DEBUG="False",
             SECURE_COOKIES="False",
@@ -107,8 +110,8 @@ def main() -> int:
             VAR_DIR=tmp,
         )
         for db in (1, 2, 3, broker_db):
-            redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
-        _prepare_database(env, total)
+            redis.Redis(host="127.0.0.1", port=args.redis_port, db=db).flushdb()
+        _prepare_database(env, total, args.database)
         port = free_port()
         with gunicorn(env, Path(tmp), port, workers=2):
             base = f"http://127.0.0.1:{port}"
@@ -125,9 +128,9 @@ def main() -> int:
                 if i >= args.warmup:
                     known.append(k)
                     unknown.append(u)
-        queued = redis.Redis(host="127.0.0.1", port=6379, db=broker_db).llen("celery")
+        queued = redis.Redis(host="127.0.0.1", port=args.redis_port, db=broker_db).llen("celery")
         for db in (1, 2, 3, broker_db):
-            redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+            redis.Redis(host="127.0.0.1", port=args.redis_port, db=db).flushdb()
 
     median_known, median_unknown = statistics.median(known), statistics.median(unknown)
     difference = abs(median_known - median_unknown)

@@ -8,12 +8,18 @@ rotating order; the table gives the median of the repetitions.
     .venv/bin/python -m bench.load                  # 3 repetitions of 5 s per case
     .venv/bin/python -m bench.load --reps 5 --seconds 10
     .venv/bin/python -m bench.load --reps 1 --seconds 1 --per-run 50 --flow-users 50  # smoke
+    .venv/bin/python -m bench.load --redis-port 6391 --database my_bench  # elsewhere
 
 The mail path is not in the request: the send endpoints queue a task on the broker.
 No worker runs during those cases (the queue is emptied after each), so they
 measure the web tier alone; the full-flow case runs a real worker (bin/worker)
 delivering to an SMTP sink on loopback, on the same two cores, because its
 verifies need the codes that worker mints.
+
+The peers (``bench/peers/``: bare Django, django-allauth, django-sesame) run in
+gunicorns of their own beside ours, on the same PostgreSQL server and Redis, and
+their cases rotate with ours; django-allauth and django-sesame are the ``bench``
+extra, skipped (and said so) when they are not installed.
 """
 
 from __future__ import annotations
@@ -43,11 +49,18 @@ HASH_KEY = "load-benchmark-hash-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 @dataclass(frozen=True)
 class Target:
-    """Where the benchmark writes: a PostgreSQL database it drops and creates, and four Redis
-    databases from ``redis_db`` on (cache, sessions, rate limits, broker), which it empties."""
+    """Where the benchmark writes: two PostgreSQL databases it drops and creates (ours, and
+    the peers' beside it), and four databases of the Redis at ``redis_port`` from
+    ``redis_db`` on (cache, sessions, rate limits, broker), which it empties. The peers
+    share those Redis databases under key prefixes of their own."""
 
     database: str = "passwordless_bench_load"
     redis_db: int = 1
+    redis_port: int = 6379
+
+    @property
+    def peers_database(self) -> str:
+        return f"{self.database}_peers"
 
     @property
     def redis_dbs(self) -> tuple[int, ...]:
@@ -56,6 +69,14 @@ class Target:
     @property
     def broker_db(self) -> int:
         return self.redis_dbs[-1]
+
+    def redis_url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/{db}"
+
+    def redis(self, db: int) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.redis_port, db=db)
 
     def configure(self) -> None:
         """The environment of this process and of the servers it starts."""
@@ -70,10 +91,10 @@ class Target:
             CONN_MAX_AGE="600",
             # Sessions, rate limits and the broker each in a database of their own, the
             # next three, so that each can be emptied alone.
-            REDIS_URL=f"redis://127.0.0.1:6379/{self.redis_db}",
-            SESSION_REDIS_URL=f"redis://127.0.0.1:6379/{self.redis_db + 1}",
-            RATELIMIT_REDIS_URL=f"redis://127.0.0.1:6379/{self.redis_db + 2}",
-            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.broker_db}",
+            REDIS_URL=self.redis_url(self.redis_db),
+            SESSION_REDIS_URL=self.redis_url(self.redis_db + 1),
+            RATELIMIT_REDIS_URL=self.redis_url(self.redis_db + 2),
+            CELERY_BROKER_URL=self.redis_url(self.broker_db),
             LOG_LEVEL="INFO",
             LOG_FORMAT="json",
         )
@@ -85,12 +106,20 @@ TARGET = Target()
 @dataclass
 class Case:
     name: str
-    floor: str | None  # the case it is compared with; None for a floor
+    floor: str | None  # the floor it is compared with; None for a floor or a peer
     goal: float  # the least ratio to the floor's requests (or flows) per second
     expect: int
     lines: Callable[[int], list[str]] | None = None  # consumable lines for one run
+    per_second: int = 0  # lines made for each second of a run; 0: --per-run lines
     fixed: list[str] = field(default_factory=list)  # replayed in a loop
+    fresh: Callable[[], list[str]] | None = None  # the fixed lines, made anew for each run
     flow: bool = False
+    peer: str | None = None  # the peer case it is compared with
+    peer_goal: float = 0  # the least ratio to the peer's requests (or flows) per second
+    server: str = "ours"  # or the peer server it runs against: bare, allauth, sesame
+    script: str = "requests.lua"
+    script_env: dict[str, str] = field(default_factory=dict)
+    source: str | None = None  # not run itself: reads the runs of that case
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def rate(self, run: dict[str, Any]) -> float:
@@ -120,23 +149,30 @@ def cookie_header(cookies: dict[str, str]) -> dict[str, str]:
 # Setting up: the database, the users, and the requests wrk will complete.
 
 
-def prepare_database() -> None:
+def prepare_database(peers: list[str]) -> None:
     import psycopg
 
     from tests.stack import new_jwt_key
 
     os.environ["JWT_PRIVATE_KEY"] = new_jwt_key()
 
+    databases = [TARGET.database] + ([TARGET.peers_database] if peers else [])
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{TARGET.database}" WITH (FORCE)')
-        db.execute(f'CREATE DATABASE "{TARGET.database}"')
+        for database in databases:
+            db.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            db.execute(f'CREATE DATABASE "{database}"')
     # bin/migrate, as a release runs it: its system checks run under bench.settings.
     env = {**os.environ, "PYTHON": sys.executable}
     subprocess.run(["sh", str(ROOT / "bin" / "migrate"), "-v0"], cwd=ROOT, env=env, check=True)
-    import redis
-
+    if peers:
+        # The peers' tables: allauth's settings have every app any peer has.
+        peer = "allauth" if "allauth" in peers else "bare"
+        peer_migrate = {**peer_env(peer), "PYTHON": sys.executable}
+        subprocess.run(
+            ["sh", str(ROOT / "bin" / "migrate"), "-v0"], cwd=ROOT, env=peer_migrate, check=True
+        )
     for db_number in TARGET.redis_dbs:
-        redis.Redis(host="127.0.0.1", port=6379, db=db_number).flushdb()
+        TARGET.redis(db_number).flushdb()
 
 
 def create_users(prefix: str, count: int) -> list[str]:
@@ -313,15 +349,161 @@ def run_wrk(base_url: str, script: str, env: dict[str, str], seconds: int, conns
 
 
 def empty_broker() -> None:
-    import redis
+    TARGET.redis(TARGET.broker_db).delete("celery")
 
-    redis.Redis(host="127.0.0.1", port=6379, db=TARGET.broker_db).delete("celery")
+
+# The peers: their servers, what wrk needs from them, their cases.
+
+BARE_LOGIN = "bare Django: login()"
+BARE_PAGE = "bare Django: signed-in home page"
+BARE_BEARER = "bare Django: bearer JWT view loading the user"
+ALLAUTH_SEND = "allauth: request code"
+ALLAUTH_FLOW = "allauth: request+confirm, per request"
+ALLAUTH_FLOWS = "allauth: request+confirm, flows/s"
+SESAME_LINK = "sesame: one-time link"
+#: The path each peer server answers once it is up.
+PEER_READY = {"bare": "/bare/me", "allauth": "/accounts/login/code/", "sesame": "/sesame/login"}
+#: The accounts that request allauth's codes, each from a client address of its own.
+ALLAUTH_USERS = 2000
+ALLAUTH_PREFIX = "allauth-"
+
+
+def peers_to_run(args: argparse.Namespace) -> list[str]:
+    from bench import peers
+
+    if not args.peers:
+        return []
+    return [peer for peer in peers.PEERS if peers.installed(peer)]
+
+
+def peer_env(peer: str) -> dict[str, str]:
+    """A peer's environment: ours (the same Redis, keys, cookies), its settings and database."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.peers.settings",
+        BENCH_PEER=peer,
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{TARGET.peers_database}",
+    )
+    return env
+
+
+@contextmanager
+def peer_server(peer: str, log_dir: Path) -> Iterator[str]:
+    """The peer in gunicorn as ours runs (bin/web, config/gunicorn.py, 2 sync workers)."""
+    from tests.stack import free_port, gunicorn
+
+    port = free_port()
+    with gunicorn(peer_env(peer), log_dir, port, workers=2, ready_path=PEER_READY[peer]):
+        yield f"http://127.0.0.1:{port}"
+
+
+def peer_prepare(peer: str, *args: str) -> Any:
+    """``bench.peers.prepare`` under the peer's settings; what it made."""
+    env = {**peer_env(peer), "LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "bench.peers.prepare", *args]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode == 0:
+        for output_line in result.stdout.splitlines():
+            if output_line.startswith("RESULT "):
+                return json.loads(output_line[len("RESULT ") :])
+    raise RuntimeError(f"bench.peers.prepare {' '.join(args)} failed:\n{result.stderr}")
+
+
+def client_address(i: int) -> str:
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def peer_token(user_pk: int) -> str:
+    """An access token for the bare bearer view: HS256, living 5 minutes as ours do."""
+    import jwt
+
+    from bench.peers import JWT_AUDIENCE, JWT_ISSUER, JWT_KEY
+
+    now = int(time.time())
+    claims = {"sub": str(user_pk), "iss": JWT_ISSUER, "aud": JWT_AUDIENCE}
+    return jwt.encode({**claims, "iat": now, "exp": now + 300}, JWT_KEY, algorithm="HS256")
+
+
+def build_peer_cases(peers: list[str]) -> list[Case]:
+    from django.conf import settings
+
+    from bench.peers import CODE
+
+    cases = []
+    if "bare" in peers:
+        bare = peer_prepare("bare", "signed-in")
+
+        def fresh_bearer() -> list[str]:  # a token for each run, as ours
+            bearer = {"Authorization": f"Bearer {peer_token(bare['user'])}"}
+            return [line("GET", "/bare/me", bearer)]
+
+        cases += [
+            Case(BARE_LOGIN, None, 0, 200, server="bare", fixed=[line("POST", "/bare/login")]),
+            Case(
+                BARE_PAGE,
+                None,
+                0,
+                200,
+                server="bare",
+                fixed=[line("GET", "/", cookie_header(bare["cookies"]))],
+            ),
+            Case(BARE_BEARER, None, 0, 200, server="bare", fresh=fresh_bearer),
+        ]
+    if "allauth" in peers:
+        peer_prepare("allauth", "users", ALLAUTH_PREFIX, str(ALLAUTH_USERS))
+        request_code = [
+            line(
+                "POST",
+                "/accounts/login/code/",
+                {**form_headers({}), "X-Forwarded-For": client_address(i)},
+                f"email={ALLAUTH_PREFIX}{i}%40bench.test&csrfmiddlewaretoken={CSRF_SECRET}",
+            )
+            for i in range(ALLAUTH_USERS)
+        ]
+        flow_env = {
+            "CODE": CODE,
+            "PREFIX": ALLAUTH_PREFIX,
+            "USERS": str(ALLAUTH_USERS),
+            "CSRF_COOKIE": f"{settings.CSRF_COOKIE_NAME}={CSRF_SECRET}",
+            "CSRF_TOKEN": CSRF_SECRET,
+            "SESSION_COOKIE": settings.SESSION_COOKIE_NAME,
+            "REQUEST_PATH": "/accounts/login/code/",
+            "CONFIRM_PATH": "/accounts/login/code/confirm/",
+            "DONE_PATH": "/signed-in",
+        }
+        cases += [
+            Case(ALLAUTH_SEND, None, 0, 302, server="allauth", fixed=request_code),
+            Case(
+                ALLAUTH_FLOW,
+                None,
+                0,
+                302,
+                server="allauth",
+                script="allauth_flow.lua",
+                script_env=flow_env,
+            ),
+            Case(ALLAUTH_FLOWS, None, 0, 302, flow=True, server="allauth", source=ALLAUTH_FLOW),
+        ]
+    if "sesame" in peers:
+        made = [0]
+
+        def sesame_lines(count: int) -> list[str]:  # new accounts, a link each, for each run
+            made[0] += 1
+            links = peer_prepare("sesame", "links", f"sesame{made[0]}-", str(count))
+            return [line("GET", link) for link in links]
+
+        # As many links as a run could consume: sesame's link is about a bare login().
+        cases.append(
+            Case(SESAME_LINK, None, 0, 302, server="sesame", lines=sesame_lines, per_second=1000)
+        )
+    return cases
 
 
 # The cases.
 
 
-def build_cases(setup: Setup, per_run: int) -> list[Case]:
+def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
+    """The floors, the peers, then our endpoints: the order of the table."""
     from django.contrib.auth import get_user_model
 
     from bench.views import BENCH_USER_EMAIL
@@ -330,7 +512,7 @@ def build_cases(setup: Setup, per_run: int) -> list[Case]:
     signed_in = setup.signed_in_cookies()
     send_emails = create_users("send", 2000)
     json_type = {"Content-Type": "application/json"}
-    return [
+    floors = [
         Case("floor: bare JSON view", None, 0, 200, fixed=[line("GET", "/bench/floor/json")]),
         Case(
             "floor: Redis session read+write",
@@ -339,7 +521,14 @@ def build_cases(setup: Setup, per_run: int) -> list[Case]:
             200,
             fixed=[line("GET", "/bench/floor/session", cookie_header(setup.session_cookies()))],
         ),
-        Case("floor: login()", None, 0, 200, fixed=[line("POST", "/bench/floor/login")]),
+        Case(  # against Django's own middleware: what ours costs
+            "floor: login()",
+            None,
+            0,
+            200,
+            fixed=[line("POST", "/bench/floor/login")],
+            peer=BARE_LOGIN,
+        ),
         Case(
             "floor: login_required view",
             None,
@@ -350,6 +539,8 @@ def build_cases(setup: Setup, per_run: int) -> list[Case]:
         Case(
             "floor: view loading the user", None, 0, 200, fixed=[line("GET", "/bench/floor/user")]
         ),
+    ]
+    endpoints = [
         Case(
             "send (HTML form)",
             "floor: Redis session read+write",
@@ -364,6 +555,8 @@ def build_cases(setup: Setup, per_run: int) -> list[Case]:
                 )
                 for e in send_emails
             ],
+            peer=ALLAUTH_SEND,
+            peer_goal=2.0,
         ),
         Case(
             "send (JSON)",
@@ -374,17 +567,52 @@ def build_cases(setup: Setup, per_run: int) -> list[Case]:
                 line("POST", "/api/auth/send", json_type, json.dumps({"email": e}))
                 for e in send_emails
             ],
+            peer=ALLAUTH_SEND,
+            peer_goal=2.0,
         ),
-        Case("verify code (HTML)", "floor: login()", 0.60, 302, lines=setup.html_code_lines),
-        Case("verify code (JSON)", "floor: login()", 0.60, 200, lines=setup.json_code_lines),
-        Case("full flow, flows/s (JSON)", "floor: login()", 0.40, 200, flow=True),
-        Case("confirm link (POST)", "floor: login()", 0.85, 302, lines=setup.link_lines),
+        Case(
+            "verify code (HTML)",
+            "floor: login()",
+            0.60,
+            302,
+            lines=setup.html_code_lines,
+            peer=ALLAUTH_FLOW,
+            peer_goal=1.0,
+        ),
+        Case(
+            "verify code (JSON)",
+            "floor: login()",
+            0.60,
+            200,
+            lines=setup.json_code_lines,
+            peer=ALLAUTH_FLOW,
+            peer_goal=1.0,
+        ),
+        Case(
+            "full flow, flows/s (JSON)",
+            "floor: login()",
+            0.40,
+            200,
+            flow=True,
+            peer=ALLAUTH_FLOWS,
+        ),
+        Case(
+            "confirm link (POST)",
+            "floor: login()",
+            0.85,
+            302,
+            lines=setup.link_lines,
+            peer=SESAME_LINK,
+            peer_goal=0.85,
+        ),
         Case(
             "signed-in home page",
             "floor: login_required view",
             0.90,
             200,
             fixed=[line("GET", "/", cookie_header(signed_in))],
+            peer=BARE_PAGE,
+            peer_goal=0.90,
         ),
         Case(  # beyond the issue's table: it reads and lists the devices, so no goal
             "sessions page",
@@ -393,12 +621,24 @@ def build_cases(setup: Setup, per_run: int) -> list[Case]:
             200,
             fixed=[line("GET", "/auth/sessions/", cookie_header(signed_in))],
         ),
-        Case("GET /api/auth/me (Bearer JWT)", "floor: view loading the user", 0.90, 200),
+        Case(
+            "GET /api/auth/me (Bearer JWT)",
+            "floor: view loading the user",
+            0.90,
+            200,
+            # Fresh for each run: access tokens live 5 minutes.
+            fresh=lambda: [
+                line("GET", "/api/auth/me", {"Authorization": f"Bearer {setup.access_token()}"})
+            ],
+            peer=BARE_BEARER,
+            peer_goal=0.90,
+        ),
     ]
+    return floors + build_peer_cases(peers) + endpoints
 
 
-def measure(args: argparse.Namespace) -> list[Case]:
-    prepare_database()
+def measure(args: argparse.Namespace, peers: list[str]) -> list[Case]:
+    prepare_database(peers)
     import django
 
     django.setup()
@@ -409,35 +649,39 @@ def measure(args: argparse.Namespace) -> list[Case]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     with ExitStack() as stack:
         smtp = stack.enter_context(SMTPServer())
-        base_url = stack.enter_context(server(log_dir, smtp.port))
-        cases = build_cases(setup, args.per_run)
-        flow_users = create_users("flow", args.flow_users)
-        del flow_users
+        base_urls = {"ours": stack.enter_context(server(log_dir, smtp.port))}
+        for peer in peers:  # each started once, beside ours, for every repetition
+            base_urls[peer] = stack.enter_context(peer_server(peer, log_dir))
+        cases = build_cases(setup, args.per_run, peers)
+        create_users("flow", args.flow_users)
+        runnable = [case for case in cases if case.source is None]
         for rep in range(args.reps):
-            order = cases[rep % len(cases) :] + cases[: rep % len(cases)]
-            for case in order:
-                run = run_case(case, setup, base_url, log_dir, args, rep)
+            shift = rep % len(runnable)
+            for case in runnable[shift:] + runnable[:shift]:
+                run = run_case(case, setup, base_urls[case.server], log_dir, args)
                 case.runs.append(run)
                 print(
-                    f"  rep {rep + 1} {case.name:<34} {case.rate(run):8.1f}/s"
+                    f"  rep {rep + 1} {case.name:<45} {case.rate(run):8.1f}/s"
                     f"  p50 {run['p50_us'] / 1000:6.2f} ms  p99 {run['p99_us'] / 1000:6.2f} ms"
                     f"  unexpected {run['unexpected']}"
                     + (f" (first: {run['sample']})" if run["unexpected"] else ""),
                     file=sys.stderr,
                     flush=True,
                 )
+    by_name = {case.name: case for case in cases}
+    for case in cases:
+        if case.source is not None:
+            case.runs = by_name[case.source].runs
     shutil.rmtree(log_dir, ignore_errors=True)
     return cases
 
 
 def run_case(
-    case: Case, setup: Setup, base_url: str, log_dir: Path, args: argparse.Namespace, rep: int
+    case: Case, setup: Setup, base_url: str, log_dir: Path, args: argparse.Namespace
 ) -> Any:
     from bench.adapter import BENCH_CODE
 
-    env = {"EXPECT": str(case.expect), "REPEAT": "1"}
-    requests_file = log_dir / "requests.tsv"
-    if case.flow:
+    if case.flow and case.server == "ours":
         empty_broker()
         flow_env = {
             "CODE": BENCH_CODE,
@@ -447,11 +691,15 @@ def run_case(
         }
         with worker(log_dir):
             return run_wrk(base_url, "flow.lua", flow_env, args.seconds, args.connections)
-    if case.name.startswith("GET /api/auth/me"):
-        token = setup.access_token()  # fresh each run: access tokens live 5 minutes
-        case.fixed = [line("GET", "/api/auth/me", {"Authorization": f"Bearer {token}"})]
+    if case.script != "requests.lua":
+        return run_wrk(base_url, case.script, case.script_env, args.seconds, args.connections)
+    env = {"EXPECT": str(case.expect), "REPEAT": "1"}
+    requests_file = log_dir / "requests.tsv"
+    if case.fresh is not None:
+        case.fixed = case.fresh()
     if case.lines is not None:
-        requests_file.write_text("\n".join(case.lines(args.per_run)) + "\n")
+        count = case.per_second * args.seconds if case.per_second else args.per_run
+        requests_file.write_text("\n".join(case.lines(count)) + "\n")
         env["REPEAT"] = "0"
     else:
         requests_file.write_text("\n".join(case.fixed) + "\n")
@@ -483,17 +731,35 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
-def report(cases: list[Case], args: argparse.Namespace) -> bool:
-    """Print the table; True if every goal was met."""
+def skipped_line(skipped: list[str]) -> str:
+    return (
+        f"Peers skipped, not installed: {', '.join(skipped)} "
+        '(pip install -c constraints.txt -e ".[bench]")'
+    )
+
+
+def compare(rate: float, other: Case | None, goal: float) -> tuple[str, str, bool]:
+    """The ratio to ``other``'s median rate, the goal, and whether it is met."""
+    if other is None:
+        return "", "", True
+    ratio = rate / median([other.rate(run) for run in other.runs])
+    return f"{ratio:.0%}", f"≥ {goal:.0%}" if goal else "—", ratio >= goal
+
+
+def report(cases: list[Case], args: argparse.Namespace, skipped: list[str]) -> bool:
+    """Print the table; True if every goal was met (a goal against a skipped peer is not
+    judged)."""
     by_name = {case.name: case for case in cases}
     print(f"Machine: {machine()}")
     print(
         f"gunicorn 2 sync workers, wrk -t1 -c{args.connections}, {args.seconds:g} s per run, "
         f"median of {args.reps} interleaved repetitions"
     )
-    header = "| case | req/s | p50 ms | p99 ms | p99/p50 | floor | ratio | goal | met |"
-    print(header)
-    print("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    if skipped:
+        print(skipped_line(skipped))
+    header = "| case | req/s | p50 ms | p99 ms | p99/p50 | floor | ratio | goal "
+    print(header + "| peer | ratio | goal | met |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|")
     all_met = True
     for case in cases:
         rate = median([case.rate(run) for run in case.runs])
@@ -501,22 +767,21 @@ def report(cases: list[Case], args: argparse.Namespace) -> bool:
         p99 = median([run["p99_us"] / 1000 for run in case.runs])
         spread = p99 / p50 if p50 else float("nan")
         unexpected = sum(run["unexpected"] for run in case.runs)
-        met_tail = spread <= 3
-        if case.floor is None:
-            ratio_text, goal_text, met = "", "", met_tail
-        else:
-            floor = by_name[case.floor]
-            floor_rate = median([floor.rate(run) for run in floor.runs])
-            ratio = rate / floor_rate
-            ratio_text, goal_text = f"{ratio:.0%}", f"≥ {case.goal:.0%}" if case.goal else "—"
-            met = ratio >= case.goal and met_tail
-        met = met and unexpected == 0
+        floor = by_name[case.floor] if case.floor else None
+        floor_ratio, floor_goal, floor_met = compare(rate, floor, case.goal)
+        peer_name = case.peer or ""
+        peer = by_name.get(peer_name)
+        peer_ratio, peer_goal, peer_met = compare(rate, peer, case.peer_goal)
+        if case.peer and peer is None:
+            peer_name += " (not installed)" if args.peers else " (--no-peers)"
+        met = spread <= 3 and floor_met and peer_met and unexpected == 0
         all_met = all_met and met
         floor_name = (case.floor or "").removeprefix("floor: ")
         verdict = "yes" if met else "NO" + (f" ({unexpected} failed)" if unexpected else "")
         print(
             f"| {case.name} | {rate:.0f} | {p50:.2f} | {p99:.2f} | {spread:.1f} | {floor_name} "
-            f"| {ratio_text} | {goal_text} | {verdict} |"
+            f"| {floor_ratio} | {floor_goal} | {peer_name} | {peer_ratio} | {peer_goal} "
+            f"| {verdict} |"
         )
     return all_met
 
@@ -535,14 +800,26 @@ def main() -> None:
     parser.add_argument(
         "--redis-db", type=int, default=Target.redis_db, help="the first of four Redis databases"
     )
+    parser.add_argument("--redis-port", type=int, default=Target.redis_port)
+    parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the peers beside ours (bench/peers/; the bench extra for allauth and sesame)",
+    )
     args = parser.parse_args()
     global TARGET
-    TARGET = Target(args.database, args.redis_db)
+    TARGET = Target(args.database, args.redis_db, args.redis_port)
     TARGET.configure()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
-    cases = measure(args)
-    report(cases, args)  # goals are judged on full runs: measured is success
+    from bench import peers
+
+    skipped = peers.missing() if args.peers else []
+    if skipped:
+        print(skipped_line(skipped), file=sys.stderr)
+    cases = measure(args, peers_to_run(args))
+    report(cases, args, skipped)  # goals are judged on full runs: measured is success
 
 
 if __name__ == "__main__":

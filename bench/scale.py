@@ -76,10 +76,14 @@ class Target:
 
     database: str = "passwordless_bench_scale"
     redis_db: int = 0
+    redis_port: int = 6379
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:6379/{self.redis_db}"
+        return f"redis://127.0.0.1:{self.redis_port}/{self.redis_db}"
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.redis_port, db=self.redis_db)
 
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(
@@ -87,7 +91,7 @@ class Target:
         )
 
     def flush_redis(self) -> None:
-        redis.Redis(host="127.0.0.1", port=6379, db=self.redis_db).flushdb()
+        self.redis().flushdb()
 
     def settings(self, var_dir: str) -> dict[str, str]:
         """The environment of this process and of the worker: production-like (DEBUG off,
@@ -526,7 +530,7 @@ def measure_mail(n: int) -> Mail:
 
     from passwordless.services import start_sign_in
 
-    broker = redis.Redis(host="127.0.0.1", port=6379, db=TARGET.redis_db)
+    broker = TARGET.redis()
     # The queue's key, with the prefix it has beside the caches in one database.
     queue = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")) + "celery"
     broker.delete(queue)  # the tasks of the sign-ins above, which no worker ran
@@ -673,13 +677,14 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="connections filling the tables")
     parser.add_argument("--database", default=Target.database)
     parser.add_argument("--redis-db", type=int, default=Target.redis_db)
+    parser.add_argument("--redis-port", type=int, default=Target.redis_port)
     parser.add_argument("--plans", action="store_true", help="print every EXPLAINed plan")
     parser.add_argument("--keep", action="store_true", help="leave the rows in the database")
     args = parser.parse_args()
     small, big = min(args.baseline, args.rows), args.rows
     began = time.perf_counter()
 
-    TARGET = Target(args.database, args.redis_db)
+    TARGET = Target(args.database, args.redis_db, args.redis_port)
     var_dir = tempfile.mkdtemp(prefix="bench-scale-")
     Path(var_dir, "static").mkdir()  # STATIC_ROOT, which whitenoise wants to exist
     SETTINGS.update(TARGET.settings(var_dir))

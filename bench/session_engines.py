@@ -16,15 +16,6 @@ import sys
 import time
 from collections.abc import Callable
 
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="config.settings",
-    DATABASE_URL="postgres://postgres@127.0.0.1:5432/passwordless_bench",
-    REDIS_URL="redis://127.0.0.1:6379/1",
-    CELERY_BROKER_URL="memory://",
-    DEBUG="True",
-    LOG_LEVEL="WARNING",
-)
-
 import django
 
 ENGINES = {
@@ -68,14 +59,24 @@ def measure(engine: str, n: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=2000)
+    parser.add_argument("--database", default="passwordless_bench")
+    parser.add_argument("--redis-port", type=int, default=6379)
     args = parser.parse_args()
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
+        REDIS_URL=f"redis://127.0.0.1:{args.redis_port}/1",
+        CELERY_BROKER_URL="memory://",
+        DEBUG="True",
+        LOG_LEVEL="WARNING",
+    )
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
         if not db.execute(
-            "SELECT 1 FROM pg_database WHERE datname='passwordless_bench'"
+            "SELECT 1 FROM pg_database WHERE datname = %s", (args.database,)
         ).fetchone():
-            db.execute("CREATE DATABASE passwordless_bench")
+            db.execute(f'CREATE DATABASE "{args.database}"')
     django.setup()
     from django.core.cache import caches
     from django.core.management import call_command

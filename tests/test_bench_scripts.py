@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -10,10 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from tests import services
+
 # Each runs a benchmark script in a subprocess, which starts its own servers.
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def own(benchmark: str) -> list[str]:
+    """A database named after the suite's own (TEST_DB_NAME) and the suite's Redis server
+    (TEST_REDIS_PORT): two runs of the suite side by side never share either."""
+    database = f"{os.environ.get('TEST_DB_NAME', 'test_passwordless')}_{benchmark}"
+    return ["--database", database, "--redis-port", str(services.REDIS_PORT)]
 
 
 @pytest.mark.postgres
@@ -22,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_enumeration_timing_prints_the_median_difference(pathway: str) -> None:
     command = [sys.executable, "-m", "bench.enumeration_timing", "--requests", "10"]
     result = subprocess.run(
-        [*command, "--warmup", "2", "--pathway", pathway],
+        [*command, "--warmup", "2", "--pathway", pathway, *own("bench_enumeration")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -37,7 +48,7 @@ def test_enumeration_timing_prints_the_median_difference(pathway: str) -> None:
 @pytest.mark.redis
 def test_session_engines_prints_both_engines() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.session_engines", "-n", "50"],
+        [sys.executable, "-m", "bench.session_engines", "-n", "50", *own("bench_sessions")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -54,7 +65,7 @@ def test_scale_prints_every_figure() -> None:
     # Its own database and Redis database: a full run may be under way beside it.
     command += ["--verifies", "20", "--warmup", "2", "--redis-db", "13"]
     result = subprocess.run(
-        [*command, "--database", "passwordless_bench_scale_smoke"],
+        [*command, *own("bench_scale")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -78,38 +89,86 @@ def test_scale_prints_every_figure() -> None:
         assert re.search(row, result.stdout, re.MULTILINE), (row, result.stdout)
 
 
+#: The peers' rows of the load table, and the module each needs (None: Django alone).
+PEER_ROWS = {
+    "bare Django: login()": None,
+    "bare Django: signed-in home page": None,
+    "bare Django: bearer JWT view loading the user": None,
+    "allauth: request code": "allauth",
+    "allauth: request+confirm, per request": "allauth",
+    "allauth: request+confirm, flows/s": "allauth",
+    "sesame: one-time link": "sesame",
+}
+#: Our rows of the load table: the case, its floor and goal, its peer and goal.
+OUR_ROWS = [
+    ("floor: Redis session read+write", "", "", "", ""),
+    ("floor: login()", "", "", "bare Django: login()", "—"),
+    ("send (HTML form)", "Redis session read+write", "≥ 35%", "allauth: request code", "≥ 200%"),
+    ("send (JSON)", "Redis session read+write", "≥ 35%", "allauth: request code", "≥ 200%"),
+    ("verify code (HTML)", "login()", "≥ 60%", "allauth: request+confirm, per request", "≥ 100%"),
+    ("verify code (JSON)", "login()", "≥ 60%", "allauth: request+confirm, per request", "≥ 100%"),
+    ("full flow, flows/s (JSON)", "login()", "≥ 40%", "allauth: request+confirm, flows/s", "—"),
+    ("confirm link (POST)", "login()", "≥ 85%", "sesame: one-time link", "≥ 85%"),
+    (
+        "signed-in home page",
+        "login_required view",
+        "≥ 90%",
+        "bare Django: signed-in home page",
+        "≥ 90%",
+    ),
+    ("sessions page", "login_required view", "—", "", ""),
+    (
+        "GET /api/auth/me (Bearer JWT)",
+        "view loading the user",
+        "≥ 90%",
+        "bare Django: bearer JWT view loading the user",
+        "≥ 90%",
+    ),
+]
+
+
+def installed(module: str | None) -> bool:
+    return module is None or importlib.util.find_spec(module) is not None
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_load_prints_every_case_against_its_floor() -> None:
+def test_load_prints_every_case_against_its_floor_and_its_peer() -> None:
     command = [sys.executable, "-m", "bench.load", "--reps", "1", "--seconds", "2"]
-    # Its own database and Redis databases (8 to 11): a full run may be under way beside it.
+    # Its own databases and Redis databases (8 to 11): a full run may be under way beside it.
     # Two seconds, so that the worker has minted some of the flows' codes in time.
     command += ["--per-run", "300", "--flow-users", "200", "--flow-depth", "20"]
     result = subprocess.run(
-        [*command, "--database", "passwordless_bench_load_smoke", "--redis-db", "8"],
+        [*command, *own("bench_load"), "--redis-db", "8"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # Each case served requests (a rate above 0), with its floor, ratio and goal.
-    figures = r"[1-9]\d* \| [\d.]+ \| [\d.]+ \| [\d.]+"  # req/s, p50, p99, p99/p50
-    row = r"^\| {name} \| " + figures + r" \| {floor} \| {ratio} \| {goal} \| "
-    for name, floor, goal in (
-        ("floor: Redis session read\\+write", "", ""),
-        ("floor: login\\(\\)", "", ""),
-        ("send \\(HTML form\\)", "Redis session read\\+write", "≥ 35%"),
-        ("send \\(JSON\\)", "Redis session read\\+write", "≥ 35%"),
-        ("verify code \\(HTML\\)", "login\\(\\)", "≥ 60%"),
-        ("verify code \\(JSON\\)", "login\\(\\)", "≥ 60%"),
-        ("full flow, flows/s \\(JSON\\)", "login\\(\\)", "≥ 40%"),
-        ("confirm link \\(POST\\)", "login\\(\\)", "≥ 85%"),
-        ("signed-in home page", "login_required view", "≥ 90%"),
-        ("GET /api/auth/me \\(Bearer JWT\\)", "view loading the user", "≥ 90%"),
-    ):
-        ratio = r"\d+%" if floor else ""
-        pattern = row.format(name=name, floor=floor, ratio=ratio, goal=goal)
+
+    def row(name: str, *cells: str) -> str:
+        """A row that served requests (a rate above 0), then its floor and its peer, each
+        with its ratio and goal (regular expressions)."""
+        figures = r"[1-9]\d* \| [\d.]+ \| [\d.]+ \| [\d.]+"  # req/s, p50, p99, p99/p50
+        return rf"^\| {re.escape(name)} \| {figures} \| " + "".join(f"{c} \\| " for c in cells)
+
+    for name, module in PEER_ROWS.items():
+        if installed(module):
+            pattern = row(name, "", "", "", "", "", "")
+            assert re.search(pattern, result.stdout, re.MULTILINE), (pattern, result.stdout)
+        else:
+            assert f"| {name} |" not in result.stdout, result.stdout
+    if not all(installed(module) for module in PEER_ROWS.values()):
+        assert "Peers skipped, not installed: " in result.stdout, result.stdout
+    for name, floor, goal, peer, peer_goal in OUR_ROWS:
+        floor_ratio = r"\d+%" if floor else ""
+        peer_ratio = r"\d+%" if peer else ""
+        peer_cell = re.escape(peer)
+        if not installed(PEER_ROWS.get(peer)):  # named, with neither ratio nor goal
+            peer_cell, peer_ratio, peer_goal = re.escape(f"{peer} (not installed)"), "", ""
+        cells = [re.escape(floor), floor_ratio, goal, peer_cell, peer_ratio, peer_goal]
+        pattern = row(name, *cells)
         assert re.search(pattern, result.stdout, re.MULTILINE), (pattern, result.stdout)
