@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 HEADER = "X-Request-ID"
+_HEADER_META = "HTTP_X_REQUEST_ID"
 #: Where the middleware leaves the id on the request, for the lines Django writes after
 #: the middleware has returned (``django.request``'s 404 and 5xx lines).
 _META_KEY = "config.request_id"
@@ -98,7 +99,8 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        request_id = accepted_request_id(request.headers.get(HEADER))
+        # META, not request.headers: that builds a mapping of every header on each request.
+        request_id = accepted_request_id(request.META.get(_HEADER_META))
         request.META[_META_KEY] = request_id
         with request_id_scope(request_id):
             response = self.get_response(request)

@@ -7,11 +7,13 @@ accept seconds (int or float) or a ``timedelta``.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.core.signals import setting_changed
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 __all__ = ["app_settings", "mounted_path"]
 
@@ -46,8 +48,23 @@ def mounted_path(viewname: str, *args: str) -> str | None:
 
 
 def _api_prefix() -> str:
+    # Asked on every request (``BearerTokenMiddleware``), where ``reverse()`` is the
+    # cost: the answer is kept per URLconf and script prefix.
+    return _api_prefix_of(str(get_urlconf() or settings.ROOT_URLCONF), get_script_prefix())
+
+
+@functools.lru_cache(maxsize=64)
+def _api_prefix_of(urlconf: str, script_prefix: str) -> str:
     path = mounted_path(_API_FIRST_URL)
     return "/api/" if path is None else path.removesuffix(_API_FIRST_ROUTE)
+
+
+def _forget_api_prefixes(**kwargs: Any) -> None:
+    _api_prefix_of.cache_clear()
+
+
+# A test that swaps the URLconf's contents under the same name says so with this signal.
+setting_changed.connect(_forget_api_prefixes, dispatch_uid="passwordless.conf.api_prefix")
 
 
 class AppSettings:

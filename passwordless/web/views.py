@@ -13,6 +13,7 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -77,14 +78,24 @@ class CodeView(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         public_id = sessions.pending_request_id(request)
-        login_request = LoginRequest.objects.by_public_id(public_id)
-        if login_request is None:
-            messages.info(request, _("Enter your email address to get a sign-in code."))
-            return redirect("passwordless:login")
-        self.login_request = login_request
+        if public_id is None:
+            return self.start_over()
+        self.public_id = public_id
         return super().dispatch(request, *args, **kwargs)
 
+    @cached_property
+    def login_request(self) -> LoginRequest | None:
+        """The browser's pending request, read when a page shows it. A code's POST does not
+        read it first: ``complete_code`` reads it once, under its lock."""
+        return LoginRequest.objects.by_public_id(self.public_id)
+
+    def start_over(self) -> HttpResponse:
+        messages.info(self.request, _("Enter your email address to get a sign-in code."))
+        return redirect("passwordless:login")
+
     def get(self, request: HttpRequest) -> HttpResponse:
+        if self.login_request is None:
+            return self.start_over()
         try:
             done = services.collect_approval(
                 self.login_request,
@@ -103,7 +114,7 @@ class CodeView(View):
             return self.page(form, status=400)
         try:
             done = services.complete_code(
-                self.login_request.public_id,
+                self.public_id,
                 form.cleaned_data["code"],
                 request=request,
                 finisher=services.BrowserSession(request, "code"),
@@ -115,6 +126,8 @@ class CodeView(View):
     def page(
         self, form: CodeForm, error: SignInError | None = None, status: int = 200
     ) -> HttpResponse:
+        if self.login_request is None:
+            return self.start_over()  # gone meanwhile (purged), or never there
         wait = services.wait_status(self.login_request)
         context = {
             "form": form,
@@ -134,6 +147,8 @@ class ResendView(CodeView):
     """Send the email again, with a fresh code and link."""
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        if self.login_request is None:
+            return self.start_over()
         try:
             started = services.resend(self.login_request.public_id, request=request)
         except SignInError as error:
