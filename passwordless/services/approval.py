@@ -33,6 +33,7 @@ from . import budget
 from .consumption import (
     Completed,
     Finisher,
+    budget_to_reset,
     check_verify_rate,
     consume,
     lock_link_request,
@@ -165,7 +166,7 @@ def collect_approval(
         return None
     now = clock.now()
     with transaction.atomic():
-        locked = lock_request(LoginRequest.objects.filter(pk=login_request.pk))
+        locked = lock_request(LoginRequest.objects.filter(pk=login_request.pk), with_budget=True)
         if locked is None:
             raise SignInError("request_not_found")
         if locked.status != Status.APPROVED:
@@ -176,7 +177,7 @@ def collect_approval(
             raise SignInError("browser_mismatch" if code_verifier is None else "client_mismatch")
         # An approval proves the waiting device was seen, not the mailbox: it does not turn
         # approving back on after wrong numbers.
-        user = consume(locked, now, reset_approvals=False)
+        user = consume(locked, now, reset_budget=budget_to_reset(locked), reset_approvals=False)
         tokens = finisher.finish(locked, user) if finisher else None
     return Completed(locked, user, tokens)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Q, QuerySet
+
 from ..conf import app_settings
 from ..models import FailureBudget
 
@@ -23,6 +25,7 @@ __all__ = [
     "approval_is_off",
     "approval_is_off_for",
     "current",
+    "failing",
     "for_update",
     "for_update_or_new",
     "has_failures",
@@ -56,6 +59,17 @@ def has_failures(budget: FailureBudget | None) -> bool:
     return budget is not None and (
         budget.failures > 0 or budget.last_failure_at is not None or budget.approval_failures > 0
     )
+
+
+#: ``has_failures``, as SQL.
+_FAILED = Q(failures__gt=0) | Q(last_failure_at__isnull=False) | Q(approval_failures__gt=0)
+
+
+def failing(email: object) -> QuerySet[FailureBudget]:
+    """The budget of ``email`` (a value or an ``OuterRef``) if a success must reset it: read
+    in the statement that locks a request, it spares the reset that nearly always changes
+    nothing."""
+    return FailureBudget.objects.filter(_FAILED, email=email)
 
 
 def seconds_to_wait(email: str, now: datetime) -> int:

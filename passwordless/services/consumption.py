@@ -17,7 +17,7 @@ from typing import Protocol
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from .. import audit, limits, signals
@@ -32,6 +32,7 @@ from .tokens import TokenPair
 __all__ = [
     "Completed",
     "Finisher",
+    "budget_to_reset",
     "check_verify_rate",
     "consume",
     "live_secrets",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 Status = LoginRequest.Status
+_BUDGET_FLAG = "budget_to_reset"
 
 
 def refusal(login_request: LoginRequest, now: datetime) -> str | None:
@@ -93,7 +95,9 @@ def lock_link_request(token_hash: str, now: datetime) -> LoginRequest:
     Call inside ``transaction.atomic()``. Failures raise without writing, so
     they are reported by the caller.
     """
-    login_request = lock_request_where(secrets__token_hash=token_hash)
+    login_request = lock_request(
+        LoginRequest.objects.filter(secrets__token_hash=token_hash), with_budget=True
+    )
     if login_request is None:
         raise SignInError("request_not_found")
     reason = refusal(login_request, now)
@@ -121,9 +125,12 @@ def check_verify_rate(request: HttpRequest | None) -> None:
 
 
 def lock_request(
-    rows: QuerySet[LoginRequest], *, skip_locked: bool = False
+    rows: QuerySet[LoginRequest], *, skip_locked: bool = False, with_budget: bool = False
 ) -> LoginRequest | None:
     """The first of ``rows``, locked for update until the transaction ends.
+
+    ``with_budget`` also reads, in the same statement, whether the address's failure
+    budget holds anything for ``consume`` to reset (``budget_to_reset``).
 
     Call inside ``transaction.atomic()``, before anything else reads in it. On SQLite,
     where ``select_for_update`` does nothing, a write to the rows comes first: it takes
@@ -133,11 +140,18 @@ def lock_request(
     """
     if not connections[rows.db].features.has_select_for_update:
         rows.update(attempts=F("attempts"))
+    if with_budget:
+        rows = rows.annotate(**{_BUDGET_FLAG: Exists(budget.failing(OuterRef("email")))})
     return (
         rows.select_for_update(of=("self",), skip_locked=skip_locked)
         .select_related("user")
         .first()
     )
+
+
+def budget_to_reset(login_request: LoginRequest) -> bool:
+    """What ``lock_request(with_budget=True)`` read; ``True`` (reset, to be sure) otherwise."""
+    return bool(getattr(login_request, _BUDGET_FLAG, True))
 
 
 def lock_request_where(**lookup: object) -> LoginRequest | None:

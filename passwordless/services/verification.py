@@ -24,6 +24,7 @@ from . import budget, trusted_devices
 from .consumption import (
     Completed,
     Finisher,
+    budget_to_reset,
     check_verify_rate,
     consume,
     live_secrets,
@@ -187,7 +188,7 @@ def complete_link(
                 raise SignInError(
                     "browser_mismatch" if code_verifier is None else "client_mismatch"
                 )
-            user = consume(login_request, now)
+            user = consume(login_request, now, reset_budget=budget_to_reset(login_request))
             tokens = finisher.finish(login_request, user) if finisher else None
     except SignInError as error:
         report_link_failure(token_hash, error.code, request)
