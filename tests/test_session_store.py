@@ -65,6 +65,7 @@ def test_a_deleted_session_is_not_brought_back_by_a_late_save() -> None:
     store["signed_in"] = "still"
     with pytest.raises(UpdateError):
         store.save()
+    assert store.session_key is not None
     assert SessionStore().exists(store.session_key) is False
 
 
@@ -84,6 +85,7 @@ def test_cycle_key_moves_the_data_and_drops_the_old_key() -> None:
     store["k"] = "v"
     store.save()
     old = store.session_key
+    assert old is not None
     store.cycle_key()
     assert store.session_key != old
     assert SessionStore(store.session_key)["k"] == "v"
