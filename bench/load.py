@@ -110,6 +110,9 @@ class Case:
     goal: float  # the least ratio to the floor's requests (or flows) per second
     expect: int
     lines: Callable[[int], list[str]] | None = None  # consumable lines for one run
+    #: The redirect a success answers with: a replayed or refused sign-in also answers 302,
+    #: to the sign-in form, and must not count as one.
+    location: str | None = None
     per_second: int = 0  # lines made for each second of a run; 0: --per-run lines
     fixed: list[str] = field(default_factory=list)  # replayed in a loop
     fresh: Callable[[], list[str]] | None = None  # the fixed lines, made anew for each run
@@ -576,6 +579,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
             0.60,
             302,
             lines=setup.html_code_lines,
+            location="/",
             peer=ALLAUTH_FLOW,
             peer_goal=1.0,
         ),
@@ -602,6 +606,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
             0.85,
             302,
             lines=setup.link_lines,
+            location="/",
             peer=SESAME_LINK,
             peer_goal=0.85,
         ),
@@ -694,6 +699,8 @@ def run_case(
     if case.script != "requests.lua":
         return run_wrk(base_url, case.script, case.script_env, args.seconds, args.connections)
     env = {"EXPECT": str(case.expect), "REPEAT": "1"}
+    if case.location is not None:
+        env["EXPECT_LOCATION"] = case.location
     requests_file = log_dir / "requests.tsv"
     if case.fresh is not None:
         case.fixed = case.fresh()

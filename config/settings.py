@@ -235,6 +235,15 @@ CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS
 
 # Authentication
 AUTH_USER_MODEL = "accounts.User"
+# SessionModelBackend reads the user and whether the session's device is live in one
+# statement; sign-ins record it (PASSWORDLESS_AUTH_BACKEND defaults to it once it is listed).
+# ModelBackend stays after it for the sessions signed in before, which recorded it (Django
+# signs out a session whose backend is not listed): they are still checked, by the cache
+# and the row. It can go once they have all passed SESSION_ABSOLUTE_TIMEOUT (14 days).
+AUTHENTICATION_BACKENDS = [
+    "passwordless.backends.SessionModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "passwordless:login"
 LOGIN_REDIRECT_URL = "home"
 PASSWORD_HASHERS = [

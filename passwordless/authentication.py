@@ -3,8 +3,9 @@
 Place after ``AuthenticationMiddleware``. The token is read from the header
 only, never from the query string or a cookie; a valid one also exempts the
 request from CSRF checks, since nothing ambient authenticated it. Checking a
-token writes nothing: a signature check, a cache lookup of the denylist and
-one read of the user.
+token writes nothing and asks no cache: a signature check (skipped for a token this
+process verified before, found by its exact text), then one read of the user joined
+to the token's family, which is where revocation is read (``tokens.authenticate_access_token``).
 """
 
 from __future__ import annotations

@@ -116,8 +116,9 @@ def check_jwt(
     databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[CheckMessage]:
-    """Access tokens cannot be recalled before they expire, except by the denylist:
-    keep them short, and keep the clock leeway small."""
+    """Access tokens are signed, so a token lives until it expires: keep them short, and
+    keep the clock leeway small. (A revoked family's are refused at once: every request
+    reads the family.)"""
     errors: list[CheckMessage] = []
     if app_settings.ACCESS_TOKEN_LIFETIME.total_seconds() > 15 * 60:
         errors.append(
@@ -169,13 +170,12 @@ def check_shared_caches(
     databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[CheckMessage]:
-    """Rate limits, the token denylist and ended sessions must be seen by every process."""
+    """Rate limits and ended sessions must be seen by every process."""
     if settings.DEBUG:
         return []
     rate_cache = getattr(settings, "RATELIMIT_USE_CACHE", "default")
     uses = {
         rate_cache: "rate limits",
-        app_settings.TOKEN_CACHE: "the access-token denylist",
         app_settings.SESSION_CACHE: "ended sessions",
     }
     errors: list[CheckMessage] = [

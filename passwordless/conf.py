@@ -128,8 +128,19 @@ class AppSettings:
 
     @property
     def AUTH_BACKEND(self) -> str:
-        """Authentication backend recorded in the session by ``login()``."""
-        return str(self._get("AUTH_BACKEND", "django.contrib.auth.backends.ModelBackend"))
+        """Authentication backend recorded in the session by ``login()``.
+
+        ``passwordless.backends.SessionModelBackend`` when ``AUTHENTICATION_BACKENDS`` lists
+        it, else ``django.contrib.auth.backends.ModelBackend``: Django signs out a session
+        whose backend is not listed.
+        """
+        value = self._get("AUTH_BACKEND", None)
+        if value:
+            return str(value)
+        backend = "passwordless.backends.SessionModelBackend"
+        if backend in settings.AUTHENTICATION_BACKENDS:
+            return backend
+        return "django.contrib.auth.backends.ModelBackend"
 
     @property
     def FROM_EMAIL(self) -> str | None:
@@ -284,11 +295,6 @@ class AppSettings:
         once), not a revoked family (10 s). As short as the client's retry needs
         (RFC 9700 §4.14.2): inside it, a stolen copy is indistinguishable from a retry."""
         return _seconds(self._get("REFRESH_REUSE_GRACE", 10))
-
-    @property
-    def TOKEN_CACHE(self) -> str:
-        """Cache alias of the access-token denylist: shared by every process (``default``)."""
-        return str(self._get("TOKEN_CACHE", "default"))
 
     @property
     def BEARER_PATH_PREFIXES(self) -> tuple[str, ...]:

