@@ -603,7 +603,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
         Case(
             "confirm link (POST)",
             "floor: login()",
-            0.85,
+            0,  # issue 16 judges it against its peer; the floor is shown for reference
             302,
             lines=setup.link_lines,
             location="/",
@@ -613,7 +613,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
         Case(
             "signed-in home page",
             "floor: login_required view",
-            0.90,
+            0,  # issue 16 judges it against its peer; the floor is shown for reference
             200,
             fixed=[line("GET", "/", cookie_header(signed_in))],
             peer=BARE_PAGE,
@@ -629,7 +629,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
         Case(
             "GET /api/auth/me (Bearer JWT)",
             "floor: view loading the user",
-            0.90,
+            0,  # issue 16 judges it against its peer; the floor is shown for reference
             200,
             # Fresh for each run: access tokens live 5 minutes.
             fresh=lambda: [

@@ -30,6 +30,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 
 from .models import UserSession
+from .rawsql import loads_table_as_is
 
 __all__ = ["SessionModelBackend", "row_is_live", "session_row"]
 
@@ -53,6 +54,11 @@ class SessionModelBackend(ModelBackend):
     sessions signed in before), and ``PASSWORDLESS_AUTH_BACKEND`` records it in the
     sessions ``login()`` writes.
     """
+
+    def authenticate(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        """Never by password: listed beside ``ModelBackend``, which checks passwords (the
+        admin's, where a project allows them), a failed password would be hashed twice."""
+        return None
 
     def get_user(self, user_id: Any) -> Any:
         public_id = session_row.get()
@@ -106,7 +112,7 @@ def _write(model: type[models.Model], connection: BaseDatabaseWrapper) -> str | 
     ``ModelBackend``'s ``_default_manager.get(pk=...)``, or would miss columns.
     """
     opts = model._meta
-    if opts.parents or opts.pk is None or model._default_manager.all().query.where:
+    if not loads_table_as_is(model) or opts.pk is None:
         return None
     q = connection.ops.quote_name
     users, rows = q(opts.db_table), q(UserSession._meta.db_table)

@@ -43,6 +43,7 @@ from ..adapter import get_adapter
 from ..conf import app_settings
 from ..errors import SignInError
 from ..models import AuthEvent, RefreshToken, TokenFamily, UserSession
+from ..rawsql import loads_table_as_is
 
 __all__ = [
     "TokenPair",
@@ -496,7 +497,7 @@ def _write(model: type[Model], connection: BaseDatabaseWrapper) -> str | None:
     rows out, a user model with a parent table).
     """
     opts = model._meta
-    if opts.parents or opts.pk is None or model._default_manager.all().query.where:
+    if not loads_table_as_is(model) or opts.pk is None:
         return None
     q = connection.ops.quote_name
     users, families = q(opts.db_table), q(TokenFamily._meta.db_table)
