@@ -20,17 +20,12 @@ answer, and the middleware asks ``tracking.is_ended`` instead.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import ValidationError
-from django.db import connections, models, router
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field
 
 from .models import UserSession
-from .rawsql import loads_table_as_is
+from .rawsql import Names, NotApplicable, UserStatement
 
 __all__ = ["SessionModelBackend", "row_is_live", "session_row"]
 
@@ -43,8 +38,6 @@ session_row: ContextVar[str | None] = ContextVar("passwordless_session_row", def
 _ANSWER = "_passwordless_session_row"
 #: The statement's extra column (``RawQuerySet`` sets it on the instance, then it is moved).
 _LIVE = "passwordless_session_live"
-#: Per (user model, database vendor): the statement, or ``None`` where it cannot be used.
-_STATEMENTS: dict[tuple[type[models.Model], str], str | None] = {}
 
 
 class SessionModelBackend(ModelBackend):
@@ -64,27 +57,17 @@ class SessionModelBackend(ModelBackend):
         public_id = session_row.get()
         if public_id is None:
             return super().get_user(user_id)
-        model = get_user_model()
-        alias = router.db_for_read(model)
-        connection = connections[alias]
-        statement = _statement(model, connection)
-        pk = model._meta.pk
-        if statement is None or pk is None or router.db_for_read(UserSession) != alias:
-            return super().get_user(user_id)
         try:
-            value = pk.to_python(user_id)
-            pk.run_validators(value)  # in range, or the database would raise, not miss
-        except (TypeError, ValueError, ValidationError):
-            return None  # not a key of this model: no user, as a missing row
-        params = [public_id, pk.get_db_prep_value(value, connection)]
-        rows = model._default_manager.raw(statement, params, using=alias)
-        user = next(iter(rows), None)
-        if user is None:
-            return None
+            found = _USER_AND_ROW.load(user_id, lambda pk: [public_id, pk])
+        except NotApplicable:
+            return super().get_user(user_id)
+        if found is None:
+            return None  # no such user, or not a key of this model
+        user, extra = found
         # PostgreSQL answers a boolean, SQLite 0 or 1.
-        live = bool(user.__dict__.pop(_LIVE))
-        setattr(user, _ANSWER, (public_id, live))
-        return user if self.user_can_authenticate(user) else None
+        setattr(user, _ANSWER, (public_id, bool(extra[_LIVE])))
+        # Any AUTH_USER_MODEL is accepted; the stubs only know the configured one.
+        return user if self.user_can_authenticate(user) else None  # type: ignore[arg-type]
 
 
 def row_is_live(user: object, public_id: str) -> bool | None:
@@ -96,37 +79,17 @@ def row_is_live(user: object, public_id: str) -> bool | None:
     return bool(answer[1])
 
 
-def _statement(model: type[models.Model], connection: BaseDatabaseWrapper) -> str | None:
-    key = (model, connection.vendor)
-    try:
-        return _STATEMENTS[key]
-    except KeyError:
-        statement = _STATEMENTS[key] = _write(model, connection)
-        return statement
-
-
-def _write(model: type[models.Model], connection: BaseDatabaseWrapper) -> str | None:
-    """The user's row and whether the session's live row exists, from ``_meta``.
-
-    ``None`` where a plain ``SELECT`` of the user's table would load other users than
-    ``ModelBackend``'s ``_default_manager.get(pk=...)``, or would miss columns.
-    """
-    opts = model._meta
-    if not loads_table_as_is(model) or opts.pk is None:
-        return None
-    q = connection.ops.quote_name
-    users, rows = q(opts.db_table), q(UserSession._meta.db_table)
-
-    def row_column(name: str) -> str:
-        field = cast("Field[Any, Any]", UserSession._meta.get_field(name))
-        return f"{rows}.{q(field.column)}"
-
-    pk = f"{users}.{q(opts.pk.column)}"
-    columns = ", ".join(f"{users}.{q(field.column)}" for field in opts.concrete_fields)
-    # Only names from _meta, quoted by the connection, are written in; values are parameters.
+def _write(names: Names) -> str:
+    """The user's row and whether the session's live row exists."""
+    q, row = names.connection.ops.quote_name, names.column
     # The row must be this user's too: a session names its own row, never another's.
     live = (
-        f"EXISTS(SELECT 1 FROM {rows} WHERE {row_column('public_id')} = %s"  # noqa: S608
-        f" AND {row_column('user')} = {pk} AND {row_column('ended_at')} IS NULL)"
+        f"EXISTS(SELECT 1 FROM {q(UserSession._meta.db_table)}"  # noqa: S608
+        f" WHERE {row(UserSession, 'public_id')} = %s AND {row(UserSession, 'user')} ="
+        f" {names.pk} AND {row(UserSession, 'ended_at')} IS NULL)"
     )
-    return f"SELECT {columns}, {live} AS {q(_LIVE)} FROM {users} WHERE {pk} = %s"  # noqa: S608
+    select = ", ".join([*names.columns, f"{live} AS {q(_LIVE)}"])
+    return f"SELECT {select} FROM {names.users} WHERE {names.pk} = %s"  # noqa: S608
+
+
+_USER_AND_ROW = UserStatement(_write, beside=UserSession, extra={_LIVE: None})

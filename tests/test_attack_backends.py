@@ -8,7 +8,8 @@
    whose filter depends on the request (multi-tenant managers, e.g. django-multitenant's,
    filter only while a tenant is current) is judged by whatever state the first signed-in
    request had; from then on the raw statement loads users that ``ModelBackend`` (and
-   the docstring's promise) would not. ``tokens._write`` has the same flaw.
+   the docstring's promise) would not. The access tokens' statement had the same flaw
+   (both are a ``rawsql.UserStatement`` now).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from django.db.models import QuerySet
 from django.test import Client
 
 from accounts.models import User, UserManager
-from passwordless import backends
-from passwordless.services import tokens
+from passwordless.rawsql import forget_statements
 from tests.attacker import Browser
 from tests.conftest import Delivered, RateLimitClock
 
@@ -77,11 +77,9 @@ def tenant_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     manager.model = User
     manager.name = "objects"
     monkeypatch.setitem(User._meta.__dict__, "default_manager", manager)
-    backends._STATEMENTS.clear()
-    tokens._STATEMENTS.clear()
+    forget_statements()
     yield
-    backends._STATEMENTS.clear()
-    tokens._STATEMENTS.clear()
+    forget_statements()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -167,13 +167,13 @@ def test_the_backend_keeps_django_s_refusals() -> None:
 
 def test_a_manager_that_filters_users_keeps_modelbackend_s_read() -> None:
     """The plain statement would load users the project's default manager hides."""
-    assert backends._write(User, connection) is not None
+    assert backends._USER_AND_ROW.written_for(User, connection) is not None
 
     def only_active(manager: Any) -> Any:
         return QuerySet(User, using=manager._db).filter(is_active=True)
 
     with mock.patch.object(type(User._default_manager), "get_queryset", only_active):
-        assert backends._write(User, connection) is None
+        assert backends._USER_AND_ROW.written_for(User, connection) is None
 
 
 @pytest.mark.django_db
@@ -181,7 +181,7 @@ def test_the_statement_runs_on_the_database_under_test() -> None:
     """The SQLite run below asks for SQLite, and gets it."""
     wanted = os.environ.get("PASSWORDLESS_TEST_VENDOR")
     assert wanted in (None, connection.vendor)
-    statement = backends._write(User, connection)
+    statement = backends._USER_AND_ROW.written_for(User, connection)
     assert statement is not None and statement.count("%s") == 2
 
 

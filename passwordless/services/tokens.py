@@ -26,16 +26,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hashlib import sha256
-from typing import Any, cast
+from typing import Any
 
 import jwt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
-from django.db import connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model
+from django.db import transaction
 from django.http import HttpRequest
 
 from .. import audit, clock, keys
@@ -43,7 +41,7 @@ from ..adapter import get_adapter
 from ..conf import app_settings
 from ..errors import SignInError
 from ..models import AuthEvent, RefreshToken, TokenFamily, UserSession
-from ..rawsql import loads_table_as_is
+from ..rawsql import Names, NotApplicable, UserStatement
 
 __all__ = [
     "TokenPair",
@@ -418,8 +416,6 @@ _FAMILY_TIMES = {
     "created_at": "passwordless_family_created_at",
     "last_used_at": "passwordless_family_last_used_at",
 }
-#: Per (user model, database vendor): the statement, or ``None`` where it cannot be used.
-_STATEMENTS: dict[tuple[type[Model], str], str | None] = {}
 
 
 def _user_of(claims: dict[str, Any], now: datetime) -> AbstractBaseUser | None:
@@ -435,36 +431,15 @@ def _user_of(claims: dict[str, Any], now: datetime) -> AbstractBaseUser | None:
     token_families__public_id=..., token_families__revoked_at=None).first()``, 710-880 µs,
     of which compiling it 210-240 µs; the former ORM read of the user alone, 450-500 µs.
     """
-    model = get_user_model()
-    alias = router.db_for_read(model)
-    connection = connections[alias]
-    statement = _statement(model, connection)
-    pk = model._meta.pk
-    if statement is None or pk is None or router.db_for_read(TokenFamily) != alias:
-        return _user_of_orm(claims, now)
     try:
-        user_id = pk.to_python(claims["sub"])
-        pk.run_validators(user_id)  # in range, or the database would raise, not miss
-    except (TypeError, ValueError, ValidationError):  # a sub that is no primary key
-        return None
-    params = [pk.get_db_prep_value(user_id, connection), claims["fam"]]
-    user = next(iter(model._default_manager.raw(statement, params, using=alias)), None)
-    if user is None:
-        return None
-    created_at, last_used_at = (
-        _from_db(name, user.__dict__.pop(column), connection)
-        for name, column in _FAMILY_TIMES.items()
-    )
+        found = _USER_AND_FAMILY.load(claims["sub"], lambda pk: [pk, claims["fam"]])
+    except NotApplicable:
+        return _user_of_orm(claims, now)
+    if found is None:
+        return None  # no such user or family, or a sub that is no primary key
+    user, times = found
+    created_at, last_used_at = (times[alias] for alias in _FAMILY_TIMES.values())
     return user if _is_live(created_at, last_used_at, user, now) else None
-
-
-def _from_db(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
-    """A ``TokenFamily`` column's value as the ORM would load it (SQLite: a datetime)."""
-    field = cast("Field[Any, Any]", TokenFamily._meta.get_field(name))
-    column = field.get_col(TokenFamily._meta.db_table)
-    for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-        value = convert(value, column, connection)
-    return value
 
 
 def _user_of_orm(claims: dict[str, Any], now: datetime) -> AbstractBaseUser | None:
@@ -479,39 +454,26 @@ def _user_of_orm(claims: dict[str, Any], now: datetime) -> AbstractBaseUser | No
     return user if family is not None and family_is_live(family, user, now) else None
 
 
-def _statement(model: type[Model], connection: BaseDatabaseWrapper) -> str | None:
-    key = (model, connection.vendor)
-    try:
-        return _STATEMENTS[key]
-    except KeyError:
-        statement = _STATEMENTS[key] = _write(model, connection)
-        return statement
-
-
-def _write(model: type[Model], connection: BaseDatabaseWrapper) -> str | None:
+def _write(names: Names) -> str:
     """The user's row and the family's times, if the token's family is the user's and
-    unrevoked: from ``_meta``.
-
-    ``None`` where a plain ``SELECT`` of the user's table would load other users than
-    ``_default_manager.filter(pk=...)``, or would miss columns (a manager that filters
-    rows out, a user model with a parent table).
-    """
-    opts = model._meta
-    if not loads_table_as_is(model) or opts.pk is None:
-        return None
-    q = connection.ops.quote_name
-    users, families = q(opts.db_table), q(TokenFamily._meta.db_table)
-
-    def family(name: str) -> str:
-        return f"{families}.{q(cast('Field[Any, Any]', TokenFamily._meta.get_field(name)).column)}"
-
-    pk = f"{users}.{q(opts.pk.column)}"
-    columns = [f"{users}.{q(field.column)}" for field in opts.concrete_fields]
-    columns += [f"{family(name)} AS {q(alias)}" for name, alias in _FAMILY_TIMES.items()]
-    join = f"{users} INNER JOIN {families} ON {family('user')} = {pk}"
-    where = f"{pk} = %s AND {family('public_id')} = %s AND {family('revoked_at')} IS NULL"
-    # Names from _meta, quoted by the connection; both values are parameters.
+    unrevoked."""
+    family = names.column
+    q = names.connection.ops.quote_name
+    columns = names.columns + [
+        f"{family(TokenFamily, name)} AS {q(alias)}" for name, alias in _FAMILY_TIMES.items()
+    ]
+    families = q(TokenFamily._meta.db_table)
+    join = f"{names.users} INNER JOIN {families} ON {family(TokenFamily, 'user')} = {names.pk}"
+    where = (
+        f"{names.pk} = %s AND {family(TokenFamily, 'public_id')} = %s"
+        f" AND {family(TokenFamily, 'revoked_at')} IS NULL"
+    )
     return f"SELECT {', '.join(columns)} FROM {join} WHERE {where}"  # noqa: S608
+
+
+_USER_AND_FAMILY = UserStatement(
+    _write, beside=TokenFamily, extra={alias: name for name, alias in _FAMILY_TIMES.items()}
+)
 
 
 def _forget(**kwargs: Any) -> None:
@@ -519,7 +481,6 @@ def _forget(**kwargs: Any) -> None:
     setting = str(kwargs.get("setting", ""))
     if setting.startswith("PASSWORDLESS_") or setting in ("AUTH_USER_MODEL", "DATABASES"):
         _verified.clear()
-        _STATEMENTS.clear()
 
 
 setting_changed.connect(_forget, dispatch_uid="passwordless.services.tokens.forget")
