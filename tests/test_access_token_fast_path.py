@@ -15,7 +15,6 @@ from typing import Any
 import jwt
 import pytest
 import redis.connection
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.conf import settings as django_settings
@@ -33,6 +32,7 @@ from passwordless.services import revocation, tokens
 from tests.api_client import ApiClient
 from tests.conftest import Delivered, FrozenClock, RateLimitClock
 from tests.factories import UserFactory
+from tests.stack import new_jwt_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,18 +69,6 @@ def _remembered(site: str, access: str) -> None:
 def _family(access: str) -> TokenFamily:
     claims = jwt.decode(access, options={"verify_signature": False})
     return TokenFamily.objects.get(public_id=claims["fam"])
-
-
-def _new_pem() -> str:
-    return (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
 
 
 def _ours(access: str, **changes: Any) -> str:
@@ -307,10 +295,10 @@ def test_a_remembered_token_is_refused_once_its_key_is_removed(
     old_pem = app_settings.JWT_PRIVATE_KEYS[0]
     # Set on the settings object itself, so no setting_changed clears the memo: the hit
     # has to see the key gone on its own.
-    monkeypatch.setattr(django_settings, "PASSWORDLESS_JWT_PRIVATE_KEYS", [_new_pem(), old_pem])
+    monkeypatch.setattr(django_settings, "PASSWORDLESS_JWT_PRIVATE_KEYS", [new_jwt_key(), old_pem])
     assert _me(site, pair["access"]) == 200  # rotated: the old key still verifies
     assert pair["access"] in tokens._verified
-    monkeypatch.setattr(django_settings, "PASSWORDLESS_JWT_PRIVATE_KEYS", [_new_pem()])
+    monkeypatch.setattr(django_settings, "PASSWORDLESS_JWT_PRIVATE_KEYS", [new_jwt_key()])
     assert _me(site, pair["access"]) == 401
     assert pair["access"] not in tokens._verified
 
@@ -320,7 +308,7 @@ def test_a_key_removed_through_the_settings_is_refused_too(
 ) -> None:
     pair = sign_in()
     _remembered(site, pair["access"])
-    settings.PASSWORDLESS_JWT_PRIVATE_KEYS = [_new_pem()]
+    settings.PASSWORDLESS_JWT_PRIVATE_KEYS = [new_jwt_key()]
     assert _me(site, pair["access"]) == 401
 
 

@@ -20,6 +20,7 @@ from passwordless import keys
 from passwordless.models import TokenFamily
 from tests.api_client import ApiClient
 from tests.conftest import Delivered, FrozenClock
+from tests.stack import new_jwt_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -201,15 +202,7 @@ def test_refresh_families_end_after_idle_and_absolute_limits(
 
 def test_key_rotation(site: str, settings: Any, signed_in: dict[str, Any]) -> None:
     old_pem = settings.PASSWORDLESS_JWT_PRIVATE_KEYS[0]
-    new_pem = (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
+    new_pem = new_jwt_key()
     settings.PASSWORDLESS_JWT_PRIVATE_KEYS = [new_pem, old_pem]
     assert _me(site, signed_in["access"]) == 200  # the old key still verifies
     jwks = ApiClient(site).get("/.well-known/jwks.json").json()
