@@ -16,9 +16,12 @@ from . import clock
 
 __all__ = [
     "AuthEvent",
+    "EmailChange",
     "FailureBudget",
     "LoginRequest",
     "LoginSecret",
+    "Passkey",
+    "PasskeyChallenge",
     "RefreshToken",
     "TokenFamily",
     "UserSession",
@@ -88,6 +91,15 @@ class LoginRequest(models.Model):
         EXPIRED = "expired", "Expired before sending"
         SUPPRESSED = "suppressed", "Not sent (no account may sign in)"
 
+    class Purpose(models.TextChoices):
+        """What completing the request does. Only ``SIGN_IN`` signs anyone in; the others
+        prove, to the session that asked (``session``), that its person reads the mail of
+        ``email`` now: a step-up, or the new address of an email change."""
+
+        SIGN_IN = "sign_in", "Sign in"
+        REAUTHENTICATE = "reauthenticate", "Confirm it's you (step-up)"
+        CHANGE_EMAIL = "change_email", "Confirm a new email address"
+
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     email = models.EmailField(max_length=254, db_index=True)
     user = models.ForeignKey(
@@ -118,6 +130,19 @@ class LoginRequest(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     approver_ip = models.GenericIPAddressField(null=True, blank=True)
     approver_user_agent = models.CharField(max_length=300, blank=True)
+    purpose = models.CharField(
+        max_length=16, choices=Purpose.choices, default=Purpose.SIGN_IN, editable=False
+    )
+    # The signed-in session that asked, for a step-up or an email change: only it may
+    # complete the request, so a proof never counts for another session.
+    session = models.ForeignKey(
+        "UserSession",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="login_requests",
+        editable=False,
+    )
 
     objects = LoginRequestQuerySet.as_manager()
 
@@ -299,6 +324,9 @@ class UserSession(models.Model):
     last_seen_at = models.DateTimeField(default=_now)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_reason = models.CharField(max_length=32, blank=True)
+    # The last fresh proof that the person at this session is its user (a step-up, by
+    # passkey or emailed code). The sign-in itself counts as one from ``created_at``.
+    reauthenticated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]
@@ -306,3 +334,100 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device or 'session'} of user {self.user_id}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential (a passkey) of a user: its public key, never a secret.
+
+    ``credential_id`` is the authenticator's id for it, base64url without padding;
+    ``sign_count`` is the counter the authenticator last reported (0 for the many that
+    keep none), which must grow for those that do keep one.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="passkeys"
+    )
+    name = models.CharField(max_length=64)
+    credential_id = models.CharField(max_length=1400, unique=True, editable=False)
+    public_key = models.BinaryField(editable=False)
+    sign_count = models.PositiveBigIntegerField(default=0, editable=False)
+    transports = models.JSONField(default=list, blank=True, editable=False)
+    aaguid = models.CharField(max_length=36, blank=True, editable=False)
+    backed_up = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(default=_now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"passkey {self.name!r} of user {self.user_id}"
+
+
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge: single use, short-lived, bound to the session that asked.
+
+    ``binding_hash`` is a keyed hash of what the asker holds: the browser session's key,
+    or, for an API client, the challenge's own ``public_id`` it was given. A challenge is
+    a nonce, not a secret (the browser sees it), so it is kept as it is.
+    """
+
+    class Purpose(models.TextChoices):
+        REGISTER = "register", "Add a passkey"
+        AUTHENTICATE = "authenticate", "Sign in with a passkey"
+        REAUTHENTICATE = "reauthenticate", "Confirm it's you with a passkey"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    challenge = models.BinaryField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="passkey_challenges",
+    )
+    binding_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=_now, editable=False)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"passkey challenge {self.pk}"
+
+
+class EmailChange(models.Model):
+    """A change of a user's address: asked, confirmed from the new address, undoable.
+
+    ``confirmation`` is the request whose code and link went to the new address
+    (``LoginRequest.Purpose.CHANGE_EMAIL``). Once confirmed, the old address is told and
+    may undo the change until ``undo_expires_at`` with the link it was mailed; only the
+    keyed hash of that link's token is kept.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_changes"
+    )
+    old_email = models.EmailField(max_length=254)
+    new_email = models.EmailField(max_length=254)
+    confirmation = models.OneToOneField(
+        LoginRequest, on_delete=models.CASCADE, related_name="email_change"
+    )
+    created_at = models.DateTimeField(default=_now, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    undo_token_hash = models.CharField(max_length=64, blank=True)
+    undo_expires_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["undo_token_hash"],
+                condition=~models.Q(undo_token_hash=""),
+                name="passwordless_emailchange_undo_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"email change {self.pk} of user {self.user_id}"
