@@ -348,5 +348,13 @@ class AppSettings:
         """Absolute timeout of staff sessions (12 hours)."""
         return _seconds(self._get("STAFF_SESSION_ABSOLUTE_TIMEOUT", 12 * 3600))
 
+    # Step-up (re-authentication).
+
+    @property
+    def REAUTHENTICATION_TIMEOUT(self) -> timedelta:
+        """How long a fresh proof (a passkey, or an emailed code) lets a session do
+        sensitive things, the sign-in itself included (5 minutes)."""
+        return _seconds(self._get("REAUTHENTICATION_TIMEOUT", 5 * 60))
+
 
 app_settings = AppSettings()

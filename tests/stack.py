@@ -106,6 +106,11 @@ class Process:
             args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
+    @property
+    def pid(self) -> int:
+        """The child's process id: the program itself, since bin/web and bin/worker exec it."""
+        return self._proc.pid
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

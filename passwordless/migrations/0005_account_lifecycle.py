@@ -7,78 +7,171 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('passwordless', '0004_loginsecret_settled_at'),
+        ("passwordless", "0004_loginsecret_settled_at"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='loginrequest',
-            name='purpose',
-            field=models.CharField(choices=[('sign_in', 'Sign in'), ('reauthenticate', "Confirm it's you (step-up)"), ('change_email', 'Confirm a new email address')], default='sign_in', editable=False, max_length=16),
+            model_name="loginrequest",
+            name="purpose",
+            field=models.CharField(
+                choices=[
+                    ("sign_in", "Sign in"),
+                    ("reauthenticate", "Confirm it's you (step-up)"),
+                    ("change_email", "Confirm a new email address"),
+                ],
+                default="sign_in",
+                editable=False,
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='loginrequest',
-            name='session',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='login_requests', to='passwordless.usersession'),
+            model_name="loginrequest",
+            name="session",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="login_requests",
+                to="passwordless.usersession",
+            ),
         ),
         migrations.AddField(
-            model_name='usersession',
-            name='reauthenticated_at',
+            model_name="usersession",
+            name="reauthenticated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='Passkey',
+            name="Passkey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('credential_id', models.CharField(editable=False, max_length=1400, unique=True)),
-                ('public_key', models.BinaryField()),
-                ('sign_count', models.PositiveBigIntegerField(default=0, editable=False)),
-                ('transports', models.JSONField(blank=True, default=list, editable=False)),
-                ('aaguid', models.CharField(blank=True, editable=False, max_length=36)),
-                ('backed_up', models.BooleanField(default=False, editable=False)),
-                ('created_at', models.DateTimeField(default=passwordless.models._now, editable=False)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='passkeys', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64)),
+                ("credential_id", models.CharField(editable=False, max_length=1400, unique=True)),
+                ("public_key", models.BinaryField()),
+                ("sign_count", models.PositiveBigIntegerField(default=0, editable=False)),
+                ("transports", models.JSONField(blank=True, default=list, editable=False)),
+                ("aaguid", models.CharField(blank=True, editable=False, max_length=36)),
+                ("backed_up", models.BooleanField(default=False, editable=False)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=passwordless.models._now, editable=False),
+                ),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="passkeys",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='PasskeyChallenge',
+            name="PasskeyChallenge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=passwordless.models.new_public_id, editable=False, max_length=32, unique=True)),
-                ('purpose', models.CharField(choices=[('register', 'Add a passkey'), ('authenticate', 'Sign in with a passkey'), ('reauthenticate', "Confirm it's you with a passkey")], max_length=16)),
-                ('challenge', models.BinaryField()),
-                ('binding_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(default=passwordless.models._now, editable=False)),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='passkey_challenges', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=passwordless.models.new_public_id,
+                        editable=False,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("register", "Add a passkey"),
+                            ("authenticate", "Sign in with a passkey"),
+                            ("reauthenticate", "Confirm it's you with a passkey"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("challenge", models.BinaryField()),
+                ("binding_hash", models.CharField(max_length=64)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=passwordless.models._now, editable=False),
+                ),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="passkey_challenges",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='EmailChange',
+            name="EmailChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('old_email', models.EmailField(max_length=254)),
-                ('new_email', models.EmailField(max_length=254)),
-                ('created_at', models.DateTimeField(default=passwordless.models._now, editable=False)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('undo_token_hash', models.CharField(blank=True, max_length=64)),
-                ('undo_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('confirmation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='email_change', to='passwordless.loginrequest')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='email_changes', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("old_email", models.EmailField(max_length=254)),
+                ("new_email", models.EmailField(max_length=254)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=passwordless.models._now, editable=False),
+                ),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("undo_token_hash", models.CharField(blank=True, max_length=64)),
+                ("undo_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "confirmation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="email_change",
+                        to="passwordless.loginrequest",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="email_changes",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('undo_token_hash', ''), _negated=True), fields=('undo_token_hash',), name='passwordless_emailchange_undo_unique')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("undo_token_hash", ""), _negated=True),
+                        fields=("undo_token_hash",),
+                        name="passwordless_emailchange_undo_unique",
+                    )
+                ],
             },
         ),
     ]
