@@ -80,6 +80,7 @@ class LoginRequest(models.Model):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved on another device"
         SIGNED_IN = "signed_in", "Signed in"
+        CONFIRMED = "confirmed", "Confirmed (a step-up or a new address)"
         LOCKED = "locked", "Locked"
         ENDED = "ended", "Ended"
 
@@ -221,6 +222,8 @@ class AuthEvent(models.Model):
         RATE_LIMITED = "rate_limited", "Rate limited"
         SIGNED_OUT = "signed_out", "Signed out"
         REFRESH_REUSED = "refresh_reused", "Refresh token reused"
+        PASSKEY_ADDED = "passkey_added", "Passkey added"
+        PASSKEY_REMOVED = "passkey_removed", "Passkey removed"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reason = models.CharField(max_length=40, blank=True)

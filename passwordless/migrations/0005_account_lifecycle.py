@@ -13,6 +13,43 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterField(
+            model_name="authevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("requested", "Sign-in requested"),
+                    ("sent", "Email sent"),
+                    ("delivery_failed", "Email delivery failed"),
+                    ("approved", "Approved on another device"),
+                    ("signed_in", "Signed in"),
+                    ("failed", "Sign-in refused"),
+                    ("locked", "Request locked"),
+                    ("rate_limited", "Rate limited"),
+                    ("signed_out", "Signed out"),
+                    ("refresh_reused", "Refresh token reused"),
+                    ("passkey_added", "Passkey added"),
+                    ("passkey_removed", "Passkey removed"),
+                ],
+                max_length=20,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="loginrequest",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("approved", "Approved on another device"),
+                    ("signed_in", "Signed in"),
+                    ("confirmed", "Confirmed (a step-up or a new address)"),
+                    ("locked", "Locked"),
+                    ("ended", "Ended"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
+        ),
         migrations.AddField(
             model_name="loginrequest",
             name="purpose",

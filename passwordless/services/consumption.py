@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 Status = LoginRequest.Status
+Purpose = LoginRequest.Purpose
 _BUDGET_FLAG = "budget_to_reset"
 
 
@@ -55,7 +56,7 @@ def refusal(login_request: LoginRequest, now: datetime) -> str | None:
     An approved request is complete too: only the browser that asked may now
     collect it (``approval.collect_approval``).
     """
-    if login_request.status in (Status.SIGNED_IN, Status.APPROVED):
+    if login_request.status in (Status.SIGNED_IN, Status.CONFIRMED, Status.APPROVED):
         return "already_used"
     if login_request.status == Status.LOCKED:
         return "request_locked"
@@ -89,14 +90,18 @@ class Completed:
     tokens: TokenPair | None = None
 
 
-def lock_link_request(token_hash: str, now: datetime) -> LoginRequest:
+def lock_link_request(
+    token_hash: str, now: datetime, *, purpose: str = Purpose.SIGN_IN
+) -> LoginRequest:
     """Lock the request of a link for update, or raise why the link cannot be used.
 
-    Call inside ``transaction.atomic()``. Failures raise without writing, so
-    they are reported by the caller.
+    Only a request of ``purpose`` is found: the link of a step-up or of a new address
+    never signs anyone in. Call inside ``transaction.atomic()``. Failures raise without
+    writing, so they are reported by the caller.
     """
     login_request = lock_request(
-        LoginRequest.objects.filter(secrets__token_hash=token_hash), with_budget=True
+        LoginRequest.objects.filter(secrets__token_hash=token_hash, purpose=purpose),
+        with_budget=True,
     )
     if login_request is None:
         raise SignInError("request_not_found")
@@ -174,6 +179,7 @@ def consume(
     login_request: LoginRequest,
     now: datetime,
     *,
+    purpose: str = Purpose.SIGN_IN,
     reset_budget: bool = True,
     reset_approvals: bool = True,
 ) -> AbstractBaseUser:
@@ -181,20 +187,28 @@ def consume(
     allowed. Call inside the transaction that locked the request. A success clears the
     address's failure budget; ``reset_budget=False`` when the caller read it and found
     nothing to clear (one statement fewer), ``reset_approvals=False`` to keep its wrong
-    approval numbers (see ``budget.reset``)."""
+    approval numbers (see ``budget.reset``).
+
+    ``purpose`` is what the caller is about to do with it: a request made for another
+    purpose is refused as unknown, whatever its code or link, so that the code of a
+    step-up or of a new address never signs anyone in (the callers' lookups already
+    filter by purpose; this is the last word)."""
+    if login_request.purpose != purpose:
+        raise SignInError("request_not_found")
     user = _resolve_user(login_request)
     if user is None:
         raise SignInError("account_disabled" if login_request.user else "signup_closed")
+    status = Status.SIGNED_IN if purpose == Purpose.SIGN_IN else Status.CONFIRMED
     # Only if nobody consumed it since it was read: the lock makes that certain, and this
     # holds even where no lock was taken.
-    used = LoginRequest.objects.filter(pk=login_request.pk, status=login_request.status).update(
-        user=user, status=Status.SIGNED_IN, completed_at=now
-    )
+    used = LoginRequest.objects.filter(
+        pk=login_request.pk, status=login_request.status, purpose=purpose
+    ).update(user=user, status=status, completed_at=now)
     if not used:
         raise SignInError("already_used")
     login_request.completed_at = now
     login_request.user = user  # type: ignore[assignment]
-    login_request.status = Status.SIGNED_IN
+    login_request.status = status
     if reset_budget:
         budget.reset(login_request.email, approvals=reset_approvals)
     return user
@@ -202,6 +216,8 @@ def consume(
 
 def _resolve_user(login_request: LoginRequest) -> AbstractBaseUser | None:
     adapter = get_adapter()
+    if login_request.purpose != Purpose.SIGN_IN:
+        return _account_of_confirmation(login_request)
     user: AbstractBaseUser | None = login_request.user or adapter.get_user(login_request.email)
     if user is not None and login_request.user is not None:
         # The address is the credential: a request mailed to an address the account no
@@ -223,6 +239,23 @@ def _resolve_user(login_request: LoginRequest) -> AbstractBaseUser | None:
     except IntegrityError:
         # Created a moment ago by a sign-in of the same address on another request.
         return adapter.get_user(login_request.email)
+
+
+def _account_of_confirmation(login_request: LoginRequest) -> AbstractBaseUser | None:
+    """The account a step-up or an address change was asked for: the one that asked, never
+    an account found by the address (a new address may be another account's), and never
+    a new one. A step-up's address must still be the account's, as a sign-in's must."""
+    user: AbstractBaseUser | None = login_request.user
+    if user is None:
+        return None
+    if login_request.purpose == Purpose.REAUTHENTICATE:
+        try:
+            current = normalize_email(getattr(user, user.get_email_field_name()) or "")
+        except ValidationError:
+            current = ""
+        if current != login_request.email:
+            raise SignInError("request_superseded")
+    return user if get_adapter().can_sign_in(user) else None
 
 
 def report_failure(

@@ -213,11 +213,14 @@ def _claim(login_request_id: int) -> _Claim | str:
             login_request.save(update_fields=["delivery", "sends"])
             return Delivery.EXPIRED
 
-        user = adapter.get_user(login_request.email)
-        login_request.user = user  # type: ignore[assignment]
-        may_sign_in = (
-            adapter.can_sign_in(user) if user else adapter.is_signup_open(login_request.email)
-        )
+        if login_request.purpose == LoginRequest.Purpose.SIGN_IN:
+            user = adapter.get_user(login_request.email)
+            login_request.user = user  # type: ignore[assignment]
+            may_sign_in = (
+                adapter.can_sign_in(user) if user else adapter.is_signup_open(login_request.email)
+            )
+        else:
+            may_sign_in = _may_confirm(login_request)
         if not may_sign_in:
             login_request.delivery = Delivery.SUPPRESSED
             login_request.save(update_fields=["user", "delivery", "sends"])
@@ -239,6 +242,21 @@ def _claim(login_request_id: int) -> _Claim | str:
         login_request.delivery = Delivery.SENT
         login_request.save(update_fields=["user", "delivery", "sends"])
     return _Claim(login_request, secret.pk, code, link)
+
+
+def _may_confirm(login_request: LoginRequest) -> bool:
+    """Whether a step-up's or an address change's email is to be sent. Its account is the
+    one that asked (never one found by the address); it must still be allowed in, and a
+    new address that is already another account's gets nothing: the page that asked says
+    the same either way, and the change could not be made."""
+    adapter = get_adapter()
+    user = login_request.user
+    if user is None or not adapter.can_sign_in(user):
+        return False
+    if login_request.purpose == LoginRequest.Purpose.CHANGE_EMAIL:
+        owner = adapter.get_user(login_request.email)
+        return owner is None or owner.pk == user.pk
+    return True
 
 
 def _unsettled_claim(login_request: LoginRequest) -> LoginSecret | None:

@@ -15,12 +15,12 @@ from ..client import client_ip, user_agent
 from ..conf import app_settings
 from ..crypto import hash_binding
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest
+from ..models import AuthEvent, LoginRequest, UserSession
 from . import mail, trusted_devices
 from .consumption import refusal
 from .sessions import Started
 
-__all__ = ["resend", "start_sign_in"]
+__all__ = ["resend", "start_confirmation", "start_sign_in"]
 
 logger = logging.getLogger("passwordless")
 
@@ -80,6 +80,69 @@ def start_sign_in(
     return Started(login_request, binding)
 
 
+def start_confirmation(
+    purpose: str,
+    user_session: UserSession,
+    *,
+    email: str | None = None,
+    request: HttpRequest | None = None,
+) -> Started:
+    """Email a code (and link) that proves, to ``user_session`` only, that its person reads
+    the mail of an address now: the account's own for a step-up
+    (``Purpose.REAUTHENTICATE``), or ``email``, the new address, for an address change
+    (``Purpose.CHANGE_EMAIL``).
+
+    The request belongs to the session's user and to that session (``LoginRequest.session``):
+    no other session, and no sign-in page, can complete it (``verification.confirm_code``).
+    Asked again for the same address, the live request gets another email (its older
+    code stays valid, as with ``resend``); for another address, the earlier request ends,
+    so one session has one live confirmation of each kind. The same send limits as a
+    sign-in's apply, to the address that gets the mail.
+    """
+    if purpose not in (LoginRequest.Purpose.REAUTHENTICATE, LoginRequest.Purpose.CHANGE_EMAIL):
+        raise ValueError(f"not a confirmation purpose: {purpose!r}")
+    user = user_session.user
+    if purpose == LoginRequest.Purpose.REAUTHENTICATE:
+        email = getattr(user, user.get_email_field_name()) or ""
+    if not email:
+        raise SignInError("email_invalid")
+    email = normalize_email(email)
+    _check_send(request, email)
+    now = clock.now()
+    with transaction.atomic():
+        asked = LoginRequest.objects.filter(
+            session=user_session, purpose=purpose, status=LoginRequest.Status.PENDING
+        )
+        login_request = asked.filter(email=email, expires_at__gt=now).select_for_update().first()
+        if login_request is not None:
+            # Asked again: another email for the same request, as ``resend`` does, so the
+            # code of a slow first email still works.
+            login_request.delivery = LoginRequest.Delivery.PENDING
+            login_request.expires_at = now + app_settings.REQUEST_LIFETIME
+            login_request.save(update_fields=["delivery", "expires_at"])
+        else:
+            asked.update(status=LoginRequest.Status.ENDED, completed_at=now)
+            login_request = LoginRequest.objects.create(
+                email=email,
+                user=user,
+                session=user_session,
+                purpose=purpose,
+                created_at=now,
+                expires_at=now + app_settings.REQUEST_LIFETIME,
+                requester_ip=client_ip(request),
+                user_agent=user_agent(request),
+                binding_hash=hash_binding(secrets.token_urlsafe(32)),
+            )
+        mail.queue_login_email(login_request)  # on commit
+        audit.record(
+            AuthEvent.Kind.REQUESTED,
+            request=request,
+            login_request=login_request,
+            reason=purpose,
+        )
+    return Started(login_request, None)
+
+
 def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
     """Send a new code and link for the same address, and return the request that owns them.
 
@@ -90,6 +153,9 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
     """
     login_request = LoginRequest.objects.by_public_id(public_id)
     if login_request is None:
+        raise SignInError("request_not_found")
+    if login_request.purpose != LoginRequest.Purpose.SIGN_IN:
+        # A confirmation is asked again by its session, with ``start_confirmation``.
         raise SignInError("request_not_found")
     if refusal(login_request, clock.now()) is not None:
         return start_sign_in(

@@ -19,8 +19,8 @@ from .. import clock
 from ..conf import app_settings
 from ..crypto import digests_equal, hash_code, hash_token
 from ..errors import SignInError
-from ..models import LoginRequest, LoginSecret, is_public_id
-from . import budget, trusted_devices
+from ..models import LoginRequest, LoginSecret, UserSession, is_public_id
+from . import budget, reauthentication, trusted_devices
 from .consumption import (
     Completed,
     Finisher,
@@ -40,15 +40,19 @@ from .sessions import is_bound, is_requesting_client
 __all__ = [
     "RETRYABLE_ON_PAGE",
     "LinkPreview",
+    "RecordProof",
     "complete_code",
     "complete_link",
+    "confirm_code",
     "confirm_link",
     "preview_link",
     "preview_link_hash",
+    "prove_by_code",
     "verify_code",
 ]
 
 Status = LoginRequest.Status
+Purpose = LoginRequest.Purpose
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,13 @@ RETRYABLE_ON_PAGE = frozenset(
 
 
 def complete_code(
-    public_id: str, code: str, *, request: HttpRequest | None, finisher: Finisher | None
+    public_id: str,
+    code: str,
+    *,
+    request: HttpRequest | None,
+    finisher: Finisher | None,
+    purpose: str = Purpose.SIGN_IN,
+    user_session: UserSession | None = None,
 ) -> Completed:
     """Consume the request if ``code`` is one of its live codes, and sign in by ``finisher``
     in the same transaction; count a failure otherwise.
@@ -87,15 +97,20 @@ def complete_code(
     Raises ``SignInError``: after ``MAX_ATTEMPTS`` wrong codes the request is
     locked, and after ``FAILURE_LIMIT`` wrong codes for one address, across
     requests, codes for it wait (``rate_limited``); even the right code fails.
+
+    Only a request of ``purpose`` is found. A step-up's or an address change's
+    (``confirm_code``) is found only for the ``user_session`` that asked for it: the
+    same code typed in another session, or on the sign-in page, is "not found".
     """
     check_verify_rate(request)
     if not is_public_id(public_id):
         raise SignInError("request_not_found")
+    lookup = _lookup(purpose, user_session)
     now = clock.now()
     retry_after = 0
     just_locked = False
     with transaction.atomic():
-        login_request = lock_request_where(public_id=public_id)
+        login_request = lock_request_where(public_id=public_id, **lookup)
         if login_request is None:
             raise SignInError("request_not_found")
         reason = refusal(login_request, now)
@@ -114,7 +129,12 @@ def complete_code(
                 digests_equal(s.code_hash, digest) for s in live_secrets(login_request, now)
             ]
             if any(matches):
-                user = consume(login_request, now, reset_budget=budget.has_failures(standing))
+                user = consume(
+                    login_request,
+                    now,
+                    purpose=purpose,
+                    reset_budget=budget.has_failures(standing),
+                )
                 tokens = finisher.finish(login_request, user) if finisher else None
                 return Completed(login_request, user, tokens)
             reason = _count_failure(login_request, now)
@@ -134,6 +154,56 @@ def verify_code(
     """``complete_code`` without signing in: consume the request and return its account."""
     done = complete_code(public_id, code, request=request, finisher=None)
     return done.login_request, done.user
+
+
+class RecordProof:
+    """The finisher of a step-up: record the proof on the session that asked, in the
+    transaction that consumed its request (``reauthentication.record_proof``)."""
+
+    def __init__(self, user_session: UserSession, request: HttpRequest | None) -> None:
+        self.user_session = user_session
+        self.request = request
+
+    def finish(self, login_request: LoginRequest, user: AbstractBaseUser) -> None:
+        reauthentication.record_proof(self.user_session, "code", self.request)
+
+
+def confirm_code(
+    public_id: str,
+    code: str,
+    *,
+    purpose: str,
+    user_session: UserSession,
+    request: HttpRequest | None,
+    finisher: Finisher,
+) -> Completed:
+    """Complete a step-up or an address change (``start.start_confirmation``) by its code,
+    typed in the session that asked, and finish it by ``finisher`` in the same
+    transaction. Wrong codes count as a sign-in's do: the same request attempts and the
+    same address budget."""
+    return complete_code(
+        public_id,
+        code,
+        request=request,
+        finisher=finisher,
+        purpose=purpose,
+        user_session=user_session,
+    )
+
+
+def prove_by_code(
+    public_id: str, code: str, *, user_session: UserSession, request: HttpRequest | None
+) -> Completed:
+    """A step-up by emailed code: the proof is recorded on ``user_session`` if the code is
+    right and the request was asked by that very session."""
+    return confirm_code(
+        public_id,
+        code,
+        purpose=Purpose.REAUTHENTICATE,
+        user_session=user_session,
+        request=request,
+        finisher=RecordProof(user_session, request),
+    )
 
 
 def preview_link(token: str, request: HttpRequest | None = None) -> LinkPreview:
@@ -166,6 +236,8 @@ def complete_link(
     request: HttpRequest | None,
     code_verifier: str | None = None,
     finisher: Finisher | None,
+    purpose: str = Purpose.SIGN_IN,
+    user_session: UserSession | None = None,
 ) -> Completed:
     """Consume the request of a previewed link for the client that asked, and sign in by
     ``finisher`` in the same transaction; one click.
@@ -178,17 +250,26 @@ def complete_link(
     ``client_mismatch`` on the API, and nothing changes: the link stays usable,
     since the person may simply have opened the mail on their phone. ``finisher``
     is as in ``complete_code``.
+
+    For another ``purpose`` (an address change's link), the client that asked is the
+    signed-in ``user_session`` that started it, and only that session may use the link.
     """
     check_verify_rate(request)
     now = clock.now()
     try:
         with transaction.atomic():
-            login_request = lock_link_request(token_hash, now)
-            if not is_requesting_client(request, login_request, code_verifier):
+            login_request = lock_link_request(token_hash, now, purpose=purpose)
+            if purpose == Purpose.SIGN_IN:
+                asked_here = is_requesting_client(request, login_request, code_verifier)
+            else:
+                asked_here = _is_session_of(login_request, user_session)
+            if not asked_here:
                 raise SignInError(
                     "browser_mismatch" if code_verifier is None else "client_mismatch"
                 )
-            user = consume(login_request, now, reset_budget=budget_to_reset(login_request))
+            user = consume(
+                login_request, now, purpose=purpose, reset_budget=budget_to_reset(login_request)
+            )
             tokens = finisher.finish(login_request, user) if finisher else None
     except SignInError as error:
         report_link_failure(token_hash, error.code, request)
@@ -202,6 +283,24 @@ def confirm_link(
     """``complete_link`` without signing in: consume the request and return its account."""
     done = complete_link(token_hash, request=request, code_verifier=code_verifier, finisher=None)
     return done.login_request, done.user
+
+
+def _lookup(purpose: str, user_session: UserSession | None) -> dict[str, object]:
+    """How ``complete_code`` finds its request: by purpose, and for anything but a sign-in,
+    only among the requests of the live session that asked."""
+    if purpose == Purpose.SIGN_IN:
+        return {"purpose": purpose}
+    if user_session is None or user_session.ended_at is not None:
+        raise SignInError("request_not_found")
+    return {"purpose": purpose, "session": user_session}
+
+
+def _is_session_of(login_request: LoginRequest, user_session: UserSession | None) -> bool:
+    return (
+        user_session is not None
+        and user_session.ended_at is None
+        and login_request.session_id == user_session.pk
+    )
 
 
 def _trusted_requester(request: HttpRequest | None, login_request: LoginRequest) -> str | None:
