@@ -20,6 +20,12 @@ The peers (``bench/peers/``: bare Django, django-allauth, django-sesame) run in
 gunicorns of their own beside ours, on the same PostgreSQL server and Redis, and
 their cases rotate with ours; django-allauth and django-sesame are the ``bench``
 extra, skipped (and said so) when they are not installed.
+
+A second table gives what a capacity plan multiplies by sign-ins per second: the CPU
+seconds of the web servers' process trees (and of the worker's, in the full flow) read
+from ``/proc`` before and after every run, per completed sign-in and per email, beside
+allauth's, which does all of it in the request. Flows per second on two shared cores
+measure one worker fighting wrk and gunicorn for them, not a tier's cost.
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.stack import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRF_SECRET = "benchCsrfSecret0123456789abcdefg"  # 32 characters, as Django's are
@@ -122,7 +131,6 @@ class Case:
     server: str = "ours"  # or the peer server it runs against: bare, allauth, sesame
     script: str = "requests.lua"
     script_env: dict[str, str] = field(default_factory=dict)
-    source: str | None = None  # not run itself: reads the runs of that case
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def rate(self, run: dict[str, Any]) -> float:
@@ -298,8 +306,87 @@ def pending_request_id_of(client: Any, pending_request_id: Callable[[Any], str |
 # Running: gunicorn, wrk, and a worker for the flow.
 
 
+@dataclass(frozen=True)
+class Server:
+    """A gunicorn under load: where wrk sends, and the master whose process tree (it and
+    its workers) is charged with the CPU of every run against it."""
+
+    url: str
+    pid: int
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User and system CPU seconds of ``root`` and all its descendants, from ``/proc``.
+
+    Each process's ``cutime`` and ``cstime`` are counted too: a child that exits during a
+    run (a gunicorn worker or a Celery pool process replaced) leaves its time there, in
+    its parent's, and without them the difference of two readings would lose it.
+    """
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone since the listing
+            continue
+        # After the command name (in parentheses, which may hold spaces): field 3 on.
+        fields = stat.rsplit(")", 1)[1].split()
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)  # field 4, the parent
+        ticks[pid] = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        total += ticks.get(pid, 0)
+        pending += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, timeout: float = 15) -> None:
+    """Wait until ``pid``'s tree spends at most one clock tick in half a second (or
+    ``timeout``): on loaded cores a worker may still be starting (importing, forking its
+    pool) after its usual 4 s, and the run would be charged with its start-up."""
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout
+    last = tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = tree_cpu_seconds(pid)
+        if now - last <= tick * 1.5:
+            return
+        last = now
+
+
+@dataclass(frozen=True)
+class Meter:
+    """What a run cost outside wrk, read just before and just after it: the CPU seconds of
+    the web server's tree and, for the full flow, of the worker's, and the messages that
+    reached the SMTP sink meanwhile (the sink runs in this process, charged to neither)."""
+
+    web: int
+    worker: int | None = None
+    smtp: SMTPServer | None = None
+
+    def read(self) -> dict[str, float]:
+        reading = {"web_cpu_s": tree_cpu_seconds(self.web)}
+        if self.worker is not None:
+            reading["worker_cpu_s"] = tree_cpu_seconds(self.worker)
+        if self.smtp is not None:
+            reading["messages"] = len(self.smtp.messages)
+        return reading
+
+    def around(self, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``run()``'s result with what it cost added (``web_cpu_s``, ...)."""
+        before = self.read()
+        result = run()
+        after = self.read()
+        return {**result, **{key: after[key] - before[key] for key in before}}
+
+
 @contextmanager
-def server(log_dir: Path, smtp_port: int) -> Iterator[str]:
+def server(log_dir: Path, smtp_port: int) -> Iterator[Server]:
     from django.conf import settings
 
     from tests.stack import free_port, gunicorn
@@ -311,13 +398,13 @@ def server(log_dir: Path, smtp_port: int) -> Iterator[str]:
     # This process mints access tokens for the server: the same issuer and audience.
     settings.PASSWORDLESS_SITE_URL = os.environ["SITE_URL"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    with gunicorn(env, log_dir, port, workers=2):
-        yield f"http://127.0.0.1:{port}"
+    with gunicorn(env, log_dir, port, workers=2) as process:
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
 
 
 @contextmanager
-def worker(log_dir: Path) -> Iterator[None]:
-    """bin/worker as deployed (prefork, one process per core)."""
+def worker(log_dir: Path) -> Iterator[int]:
+    """bin/worker as deployed (prefork, one process per core); its main process's id."""
     from tests.stack import Process
 
     env = {**os.environ, "PYTHON": sys.executable, "LOG_LEVEL": "WARNING"}
@@ -325,7 +412,8 @@ def worker(log_dir: Path) -> Iterator[None]:
     try:
         time.sleep(4)  # ready: connected to the broker, children forked
         process.assert_running()
-        yield
+        wait_until_idle(process.pid)
+        yield process.pid
     finally:
         process.stop()
 
@@ -362,7 +450,6 @@ BARE_PAGE = "bare Django: signed-in home page"
 BARE_BEARER = "bare Django: bearer JWT view loading the user"
 ALLAUTH_SEND = "allauth: request code"
 ALLAUTH_FLOW = "allauth: request+confirm, per request"
-ALLAUTH_FLOWS = "allauth: request+confirm, flows/s"
 SESAME_LINK = "sesame: one-time link"
 #: The path each peer server answers once it is up.
 PEER_READY = {"bare": "/bare/me", "allauth": "/accounts/login/code/", "sesame": "/sesame/login"}
@@ -391,13 +478,14 @@ def peer_env(peer: str) -> dict[str, str]:
 
 
 @contextmanager
-def peer_server(peer: str, log_dir: Path) -> Iterator[str]:
+def peer_server(peer: str, log_dir: Path) -> Iterator[Server]:
     """The peer in gunicorn as ours runs (bin/web, config/gunicorn.py, 2 sync workers)."""
     from tests.stack import free_port, gunicorn
 
     port = free_port()
-    with gunicorn(peer_env(peer), log_dir, port, workers=2, ready_path=PEER_READY[peer]):
-        yield f"http://127.0.0.1:{port}"
+    ready = PEER_READY[peer]
+    with gunicorn(peer_env(peer), log_dir, port, workers=2, ready_path=ready) as process:
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
 
 
 def peer_prepare(peer: str, *args: str) -> Any:
@@ -485,7 +573,6 @@ def build_peer_cases(peers: list[str]) -> list[Case]:
                 script="allauth_flow.lua",
                 script_env=flow_env,
             ),
-            Case(ALLAUTH_FLOWS, None, 0, 302, flow=True, server="allauth", source=ALLAUTH_FLOW),
         ]
     if "sesame" in peers:
         made = [0]
@@ -503,6 +590,13 @@ def build_peer_cases(peers: list[str]) -> list[Case]:
 
 
 # The cases.
+
+#: Our cases that the CPU table reads.
+SEND_HTML = "send (HTML form)"
+SEND_JSON = "send (JSON)"
+VERIFY_HTML = "verify code (HTML)"
+VERIFY_JSON = "verify code (JSON)"
+FULL_FLOW = "full flow, flows/s (JSON)"
 
 
 def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
@@ -545,7 +639,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
     ]
     endpoints = [
         Case(
-            "send (HTML form)",
+            SEND_HTML,
             "floor: Redis session read+write",
             0.35,
             302,
@@ -562,7 +656,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
             peer_goal=2.0,
         ),
         Case(
-            "send (JSON)",
+            SEND_JSON,
             "floor: Redis session read+write",
             0.35,
             202,
@@ -574,7 +668,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
             peer_goal=2.0,
         ),
         Case(
-            "verify code (HTML)",
+            VERIFY_HTML,
             "floor: login()",
             0.60,
             302,
@@ -584,7 +678,7 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
             peer_goal=1.0,
         ),
         Case(
-            "verify code (JSON)",
+            VERIFY_JSON,
             "floor: login()",
             0.60,
             200,
@@ -592,13 +686,12 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
             peer=ALLAUTH_FLOW,
             peer_goal=1.0,
         ),
-        Case(
-            "full flow, flows/s (JSON)",
+        Case(  # it runs the worker: the CPU table reads its cost per email from it
+            FULL_FLOW,
             "floor: login()",
-            0.40,
+            0,  # issue 16 replaced its goal by the CPU table's figures; shown for reference
             200,
             flow=True,
-            peer=ALLAUTH_FLOWS,
         ),
         Case(
             "confirm link (POST)",
@@ -642,7 +735,9 @@ def build_cases(setup: Setup, per_run: int, peers: list[str]) -> list[Case]:
     return floors + build_peer_cases(peers) + endpoints
 
 
-def measure(args: argparse.Namespace, peers: list[str]) -> list[Case]:
+def measure(args: argparse.Namespace, peers: list[str]) -> tuple[list[Case], list[float]]:
+    """Every case's runs, and allauth's CPU seconds per login-code email (one figure per
+    repetition; none without allauth)."""
     prepare_database(peers)
     import django
 
@@ -654,36 +749,55 @@ def measure(args: argparse.Namespace, peers: list[str]) -> list[Case]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     with ExitStack() as stack:
         smtp = stack.enter_context(SMTPServer())
-        base_urls = {"ours": stack.enter_context(server(log_dir, smtp.port))}
+        servers = {"ours": stack.enter_context(server(log_dir, smtp.port))}
         for peer in peers:  # each started once, beside ours, for every repetition
-            base_urls[peer] = stack.enter_context(peer_server(peer, log_dir))
+            servers[peer] = stack.enter_context(peer_server(peer, log_dir))
         cases = build_cases(setup, args.per_run, peers)
         create_users("flow", args.flow_users)
-        runnable = [case for case in cases if case.source is None]
+        allauth_mail: list[float] = []
         for rep in range(args.reps):
-            shift = rep % len(runnable)
-            for case in runnable[shift:] + runnable[:shift]:
-                run = run_case(case, setup, base_urls[case.server], log_dir, args)
+            shift = rep % len(cases)
+            for case in cases[shift:] + cases[:shift]:
+                run = run_case(case, setup, servers[case.server], log_dir, args, smtp)
                 case.runs.append(run)
-                print(
-                    f"  rep {rep + 1} {case.name:<45} {case.rate(run):8.1f}/s"
-                    f"  p50 {run['p50_us'] / 1000:6.2f} ms  p99 {run['p99_us'] / 1000:6.2f} ms"
-                    f"  unexpected {run['unexpected']}"
-                    + (f" (first: {run['sample']})" if run["unexpected"] else ""),
-                    file=sys.stderr,
-                    flush=True,
-                )
-    by_name = {case.name: case for case in cases}
-    for case in cases:
-        if case.source is not None:
-            case.runs = by_name[case.source].runs
+                print(f"  rep {rep + 1} {progress(case, run)}", file=sys.stderr, flush=True)
+            if "allauth" in peers:
+                allauth_mail.append(allauth_mail_cpu(args.allauth_mails))
     shutil.rmtree(log_dir, ignore_errors=True)
-    return cases
+    return cases, allauth_mail
+
+
+def progress(case: Case, run: dict[str, Any]) -> str:
+    """One run, as it ends: its rate, latencies, cost and failures."""
+    text = (
+        f"{case.name:<45} {case.rate(run):8.1f}/s"
+        f"  p50 {run['p50_us'] / 1000:6.2f} ms  p99 {run['p99_us'] / 1000:6.2f} ms"
+        f"  web CPU {run['web_cpu_s']:5.2f} s"
+    )
+    if "worker_cpu_s" in run:
+        text += f"  worker CPU {run['worker_cpu_s']:5.2f} s, {run['messages']:.0f} emails"
+    text += f"  unexpected {run['unexpected']}"
+    return text + (f" (first: {run['sample']})" if run["unexpected"] else "")
+
+
+def allauth_mail_cpu(count: int) -> float:
+    """allauth's CPU seconds per login-code email, sent ``count`` times in a process of
+    its own under its settings (``bench.peers.prepare mail-cpu``): what its request pays
+    for the mail, set beside what our worker pays per email."""
+    seconds = float(peer_prepare("allauth", "mail-cpu", str(count)))
+    print(f"  allauth: login-code email {seconds * 1000:.3f} ms CPU", file=sys.stderr)
+    return seconds
 
 
 def run_case(
-    case: Case, setup: Setup, base_url: str, log_dir: Path, args: argparse.Namespace
+    case: Case,
+    setup: Setup,
+    target: Server,
+    log_dir: Path,
+    args: argparse.Namespace,
+    smtp: SMTPServer,
 ) -> Any:
+    """One wrk run of ``case``, with what it cost the server (``Meter``)."""
     from bench.adapter import BENCH_CODE
 
     if case.flow and case.server == "ours":
@@ -694,10 +808,17 @@ def run_case(
             "FIRST_USER": "0",
             "USERS": str(args.flow_users),
         }
-        with worker(log_dir):
-            return run_wrk(base_url, "flow.lua", flow_env, args.seconds, args.connections)
+        with worker(log_dir) as worker_pid:
+            return Meter(target.pid, worker_pid, smtp).around(
+                lambda: run_wrk(target.url, "flow.lua", flow_env, args.seconds, args.connections)
+            )
+    meter = Meter(target.pid)
     if case.script != "requests.lua":
-        return run_wrk(base_url, case.script, case.script_env, args.seconds, args.connections)
+        return meter.around(
+            lambda: run_wrk(
+                target.url, case.script, case.script_env, args.seconds, args.connections
+            )
+        )
     env = {"EXPECT": str(case.expect), "REPEAT": "1"}
     if case.location is not None:
         env["EXPECT_LOCATION"] = case.location
@@ -711,7 +832,9 @@ def run_case(
     else:
         requests_file.write_text("\n".join(case.fixed) + "\n")
     env["REQUESTS"] = str(requests_file)
-    run = run_wrk(base_url, "requests.lua", env, args.seconds, args.connections)
+    run = meter.around(
+        lambda: run_wrk(target.url, "requests.lua", env, args.seconds, args.connections)
+    )
     if case.expect == 202:
         empty_broker()
     if run["exhausted"]:
@@ -749,8 +872,12 @@ def compare(rate: float, other: Case | None, goal: float) -> tuple[str, str, boo
     """The ratio to ``other``'s median rate, the goal, and whether it is met."""
     if other is None:
         return "", "", True
-    ratio = rate / median([other.rate(run) for run in other.runs])
-    return f"{ratio:.0%}", f"≥ {goal:.0%}" if goal else "—", ratio >= goal
+    goal_cell = f"≥ {goal:.0%}" if goal else "—"
+    other_rate = median([other.rate(run) for run in other.runs])
+    if not other_rate > 0:  # it served nothing (its row says why): no ratio, not met
+        return "—", goal_cell, False
+    ratio = rate / other_rate
+    return f"{ratio:.0%}", goal_cell, ratio >= goal
 
 
 def report(cases: list[Case], args: argparse.Namespace, skipped: list[str]) -> bool:
@@ -793,6 +920,69 @@ def report(cases: list[Case], args: argparse.Namespace, skipped: list[str]) -> b
     return all_met
 
 
+def web_ms_per(case: Case, counted: str) -> float:
+    """The median over ``case``'s runs of its server's CPU milliseconds per ``counted``
+    (``requests``, or ``flows``: completed sign-ins)."""
+    return median([run["web_cpu_s"] * 1000 / run[counted] for run in case.runs if run[counted]])
+
+
+def worker_ms_per_email(case: Case) -> float:
+    """The median over the full flow's runs of the worker's CPU milliseconds per message
+    that reached the SMTP sink during the run."""
+    runs = [run for run in case.runs if run["messages"]]
+    return median([run["worker_cpu_s"] * 1000 / run["messages"] for run in runs])
+
+
+def report_cpu(cases: list[Case], allauth_mail: list[float], args: argparse.Namespace) -> None:
+    """Print the CPU per sign-in, ours against allauth's, for a capacity plan: CPU per
+    sign-in times sign-ins per second is the cores a tier needs, where flows per second
+    on two shared cores is bounded by one worker competing with wrk and gunicorn.
+
+    Ours is the send case's CPU per request plus the verify case's (each completed
+    sign-in is one of each), and the worker's CPU per email. allauth's is its
+    request+confirm flow's CPU per completed flow, its mail included (it builds the
+    message in the request); its in-request mail alone is set beside our worker's."""
+    by_name = {case.name: case for case in cases}
+    web = {
+        surface: web_ms_per(by_name[send], "requests") + web_ms_per(by_name[verify], "requests")
+        for surface, send, verify in (
+            ("JSON", SEND_JSON, VERIFY_JSON),
+            ("HTML", SEND_HTML, VERIFY_HTML),
+        )
+    }
+    mail = worker_ms_per_email(by_name[FULL_FLOW])
+    allauth = by_name.get(ALLAUTH_FLOW)
+    theirs_web = web_ms_per(allauth, "flows") if allauth else None
+    theirs_mail = median([seconds * 1000 for seconds in allauth_mail]) if allauth else None
+    missing = "not installed" if args.peers else "--no-peers"
+    rows = [
+        ("web CPU per sign-in, JSON (send + verify code)", web["JSON"], theirs_web),
+        ("web CPU per sign-in, HTML (send + verify code)", web["HTML"], theirs_web),
+        ("worker CPU per email", mail, theirs_mail),
+        ("total per sign-in, JSON (web + worker)", web["JSON"] + mail, theirs_web),
+        ("total per sign-in, HTML (web + worker)", web["HTML"] + mail, theirs_web),
+    ]
+    print("CPU per sign-in")
+    print(
+        "user + system CPU of each server's process tree (gunicorn and its workers, "
+        f"bin/worker and its pool), median of {args.reps} repetitions; ratio ours / allauth, "
+        "lower is better"
+    )
+    print(
+        "allauth does it all in the request: its web figure is per completed request+confirm "
+        f"flow, mail included; beside our worker, its login-code email alone "
+        f"({args.allauth_mails} sent in-process)"
+    )
+    print("| figure | ours ms | allauth ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for figure, ours, theirs in rows:
+        if theirs is None:
+            print(f"| {figure} | {ours:.2f} | {missing} |  |")
+        else:
+            ratio = f"{ours / theirs:.2f}x" if theirs > 0 else ""  # not NaN, not 0
+            print(f"| {figure} | {ours:.2f} | {theirs:.2f} | {ratio} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -803,6 +993,12 @@ def main() -> None:
     )
     parser.add_argument("--flow-users", type=int, default=5000)
     parser.add_argument("--flow-depth", type=int, default=100)
+    parser.add_argument(
+        "--allauth-mails",
+        type=int,
+        default=500,
+        help="allauth login-code emails timed in-process for each repetition",
+    )
     parser.add_argument("--database", default=Target.database)
     parser.add_argument(
         "--redis-db", type=int, default=Target.redis_db, help="the first of four Redis databases"
@@ -825,8 +1021,10 @@ def main() -> None:
     skipped = peers.missing() if args.peers else []
     if skipped:
         print(skipped_line(skipped), file=sys.stderr)
-    cases = measure(args, peers_to_run(args))
+    cases, allauth_mail = measure(args, peers_to_run(args))
     report(cases, args, skipped)  # goals are judged on full runs: measured is success
+    print()
+    report_cpu(cases, allauth_mail, args)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ What differs:
 """
 
 import os
+from typing import cast
 
 from config.settings import *  # noqa: F403
 from config.settings import BASE_DIR, CACHES, TEMPLATES
@@ -54,6 +55,9 @@ for _cache in CACHES.values():
         _cache["KEY_PREFIX"] = f"peers-{_cache['KEY_PREFIX']}"
 # The project's home page includes the messages template of the app: read it from there.
 TEMPLATES[0]["DIRS"] = [BASE_DIR / "templates", BASE_DIR / "passwordless" / "templates"]
+# The home page's ``{% load passkeys %}``, without the app: its tags render nothing here.
+_options = cast(dict[str, object], TEMPLATES[0].setdefault("OPTIONS", {}))
+_options["libraries"] = {"passkeys": "bench.peers.stand_in_tags"}
 
 if BENCH_PEER == "allauth":
     INSTALLED_APPS += ["allauth", "allauth.account"]

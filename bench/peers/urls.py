@@ -25,6 +25,8 @@ else:
     stand_ins = [
         path("logout/", views.not_served, name="logout"),
         path("sessions/", views.not_served, name="sessions"),
+        path("email/", views.not_served, name="email"),
+        path("passkeys/", views.not_served, name="passkeys"),
     ]
     urlpatterns += [
         path("", login_required(home), name="home"),
