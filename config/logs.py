@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
 __all__ = [
+    "QuietDependencyOutages",
     "RedactSecrets",
     "RedactingFormatter",
     "RedactingJsonFormatter",
@@ -119,6 +120,27 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class QuietDependencyOutages(logging.Filter):
+    """``django.request``'s line for a 503 that a database or Redis which did not answer
+    caused outside a view (the session store, read by a middleware, turned into the calm
+    503 by ``passwordless.middleware.server_error``), without its traceback.
+
+    An outage fails every request the same way: a traceback each would flood the log and
+    bury what names the cause, the ``dependency unavailable: <error> on <path>`` line
+    logged beside it. A 503 raised in a view logs the same line, with no traceback either.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and getattr(record, "status_code", None) == 503:
+            # The errors ServiceUnavailableMiddleware and server_error answer with a 503.
+            from passwordless.middleware import _dependency_errors
+
+            if isinstance(exc, _dependency_errors()):
+                record.exc_info = record.exc_text = None
+        return True
+
+
 def connect_celery() -> None:
     """Carry the id from the request to its tasks, and log tasks under it.
 
@@ -171,11 +193,13 @@ def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, A
         "filters": {
             "request_id": {"()": "config.logs.RequestIdFilter"},
             "redact": {"()": "config.logs.RedactSecrets"},
+            "quiet_outages": {"()": "config.logs.QuietDependencyOutages"},
         },
         "handlers": {"console": console},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
+            "django.request": {"filters": ["quiet_outages"]},
             # gunicorn's master and workers: the same handler instead of gunicorn's own.
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
             "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -42,7 +42,10 @@ def redis_urls() -> Iterator[tuple[str, str, Mapping[str, Any]]]:
 
 
 def masked(url: str) -> str:
-    """The URL without its password, fit for a log line or a check message."""
+    """The URL without its password, fit for a log line or a check message (each of
+    kombu's ``;``-joined ``sentinel://`` URLs too)."""
+    if ";" in url:
+        return ";".join(masked(part) for part in url.split(";"))
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -109,7 +112,6 @@ def redis_url_problem(url: str, options: Mapping[str, Any] | None = None) -> str
         return offline
     # redis-py is an optional dependency (the "redis" extra): no Redis URL, no import.
     try:
-        import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
     except ImportError:  # pragma: no cover
@@ -121,11 +123,40 @@ def redis_url_problem(url: str, options: Mapping[str, Any] | None = None) -> str
     kwargs.update(
         socket_connect_timeout=_TIMEOUT, socket_timeout=_TIMEOUT, retry=Retry(NoBackoff(), 0)
     )
-    client = redis.Redis.from_url(url, **kwargs)
+    clients = _clients(url, options, kwargs)
     try:
-        client.ping()
+        clients[0].ping()
     except Exception as exc:
         return redis_refusal(exc, url)
     finally:
-        client.close()
+        for client in clients:
+            client.close()
     return None
+
+
+def _clients(url: str, options: Mapping[str, Any], kwargs: dict[str, Any]) -> list[Any]:
+    """A client of ``url`` first, then any others to close after it: with django-redis's
+    ``SENTINELS``, a client of the primary that the Sentinels name for the URL's host (the
+    service: ``redis://mymaster/0``), then the Sentinels' own."""
+    import redis
+
+    sentinels = options.get("SENTINELS")
+    if not sentinels:
+        return [redis.Redis.from_url(url, **kwargs)]
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    limits = ("socket_connect_timeout", "socket_timeout", "retry")
+    on_sentinels = {
+        **(options.get("SENTINEL_KWARGS") or {}),
+        **{key: kwargs[key] for key in limits},
+    }
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        sentinels, sentinel_kwargs=on_sentinels, **kwargs
+    )
+    auth = {"username": parts.username, "password": parts.password or kwargs.get("password")}
+    given = {key: value for key, value in auth.items() if value}
+    primary = manager.master_for(  # type: ignore[no-untyped-call]
+        parts.hostname or "", db=int(_database(url)), **given
+    )
+    return [primary, *manager.sentinels]

@@ -350,7 +350,7 @@ def _wait_for_http(url: str, process: Process, timeout: float = 30) -> None:
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or a first request slow on a busy machine
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer in {timeout}s:\n{process.log()}")
