@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	touch $(STAMP)
 
-## Set up and serve the site on http://127.0.0.1:8000 with the embedded defaults.
+## Set up and serve the site on http://localhost:8000 (bound to 127.0.0.1) with the embedded defaults.
 ## DEBUG is off unless set, so development is asked for here (a DEBUG already set wins).
 run: export DEBUG ?= True
 run: $(STAMP)

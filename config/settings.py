@@ -14,7 +14,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config import logs
+from config import logs, sentinel
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,8 @@ SECRET_KEY = env.str(
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# localhost, not 127.0.0.1: browsers refuse an IP address as a passkey's relying party.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -65,6 +66,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "passwordless.authentication.BearerTokenMiddleware",
     "passwordless.middleware.SessionTimeoutMiddleware",
+    # Admin pages that change data need a fresh step-up (docs/reauthentication.md).
+    "passwordless.middleware.AdminReauthenticationMiddleware",
+    # PASSWORDLESS_PASSKEYS_REQUIRED_FOR_STAFF: the admin only after a passkey (off by default).
+    "passwordless.web.staff_passkeys.StaffPasskeyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -94,6 +99,21 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Behind PgBouncer (docs/deployment.md, "PgBouncer"): DATABASE_POOLING is its pool_mode.
+# In transaction mode a connection's next transaction may run on another server connection:
+# no server-side cursors (one outlives its transaction, and the next fetch would land on a
+# connection that has no such cursor), and connections kept open, since one holds a server
+# connection only inside a transaction; checked before reuse, in case PgBouncer closed it.
+# In session mode a client connection holds its server connection: closed after each
+# request, as by default. Statement mode cannot work: the app's transactions are several
+# statements (a code is spent under SELECT ... FOR UPDATE).
+DATABASE_POOLING = env.str("DATABASE_POOLING", default="")
+if DATABASE_POOLING not in ("", "session", "transaction"):
+    raise ImproperlyConfigured("DATABASE_POOLING must be 'session' or 'transaction'.")
+if DATABASE_POOLING == "transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Every transaction takes SQLite's write lock when it begins (waiting up to 20 s): one
     # that reads, then writes, never fails with "database is locked" half-way.
@@ -113,6 +133,13 @@ def _redis_url(variable: str) -> str:
     return str(env.str(variable, default="")) or REDIS_URL
 
 
+# Redis Sentinel (config/sentinel.py): REDIS_SENTINELS="host:port,host:port,..." and every
+# redis:// URL names the service as its host (redis://mymaster/0); REDIS_SENTINEL_PASSWORD is
+# the Sentinels' own. Unset, nothing below changes.
+REDIS_SENTINELS = sentinel.parse_sentinels(env.list("REDIS_SENTINELS", default=[]))
+REDIS_SENTINEL_PASSWORD = env.str("REDIS_SENTINEL_PASSWORD", default="")
+
+
 if REDIS_URL:
     _redis_options = {
         "CLIENT_CLASS": "config.redis_cache.PrefixClient",
@@ -120,6 +147,8 @@ if REDIS_URL:
         "SOCKET_CONNECT_TIMEOUT": 2,
         "SOCKET_TIMEOUT": 2,
     }
+    if REDIS_SENTINELS:
+        _redis_options.update(sentinel.cache_options(REDIS_SENTINELS, REDIS_SENTINEL_PASSWORD))
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -204,6 +233,11 @@ if REDIS_URL and CELERY_BROKER_URL == REDIS_URL:
     # Beside the caches in REDIS_URL's database: kombu's fixed key names (celery, unacked,
     # _kombu.binding.*) and its pub/sub channels get a prefix of their own.
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = "broker:"
+if REDIS_SENTINELS and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_URL, _sentinel_transport = sentinel.broker(
+        CELERY_BROKER_URL, REDIS_SENTINELS, REDIS_SENTINEL_PASSWORD
+    )
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_sentinel_transport)
 # Task time limits (45 s) and retries (about 5 minutes) stay far below the visibility timeout.
 CELERY_BEAT_SCHEDULE = {
     "passwordless-sweep-outbox": {

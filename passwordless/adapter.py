@@ -24,12 +24,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
-from . import clock, crypto
+from . import crypto
 from .addresses import mask_email, normalize_email
 from .conf import app_settings
 
 if TYPE_CHECKING:
-    from .models import LoginRequest, UserSession
+    from .models import LoginRequest
 
 __all__ = ["DefaultAdapter", "get_adapter"]
 
@@ -101,9 +101,18 @@ class DefaultAdapter:
         return crypto.mint_token()
 
     def send_login_email(self, login_request: LoginRequest, *, code: str, link: str) -> None:
-        """Render and send the one email holding both the code and the link."""
+        """Render and send the one email holding both the code and the link.
+
+        The templates follow the request's purpose: ``login`` for a sign-in,
+        ``reauthenticate`` for a step-up (the code only), ``change_email`` for a new
+        address, which alone is sent to the request's address rather than the account's.
+        """
         user = login_request.user
-        to = getattr(user, user.get_email_field_name()) if user else login_request.email
+        purpose = login_request.purpose
+        if user is None or purpose == "change_email":
+            to = login_request.email
+        else:
+            to = getattr(user, user.get_email_field_name())
         context = {
             "code": code,
             "link": link,
@@ -112,28 +121,18 @@ class DefaultAdapter:
             "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
             "site_url": app_settings.SITE_URL,
         }
-        self.send_templated_email("login", to, context)
+        self.send_templated_email(_LOGIN_TEMPLATES[purpose], to, context)
 
-    def send_new_sign_in_email(self, user_session: UserSession) -> None:
-        user = user_session.user
-        context = {
-            "device": user_session.device,
-            "network": user_session.network,
-            "when": user_session.created_at,
-            "site_url": app_settings.SITE_URL,
-        }
-        self.send_templated_email(
-            "new_sign_in", getattr(user, user.get_email_field_name()), context
-        )
-
-    def send_email_changed_email(self, user: AbstractBaseUser, old_email: str) -> None:
-        """Tell ``old_email`` that the account's address changed, and to which (masked)."""
-        context = {
-            "masked_email": mask_email(getattr(user, user.get_email_field_name()) or ""),
-            "when": clock.now(),
-            "site_url": app_settings.SITE_URL,
-        }
-        self.send_templated_email("email_changed", old_email, context)
+    def send_security_notice(
+        self, kind: str, user: AbstractBaseUser, context: dict[str, Any], *, to: str
+    ) -> None:
+        """Render and send one security notice (``services.notices``): the templates
+        ``passwordless/email/<kind>_*``, to ``to`` (the account's address; for
+        ``email_changed``, the old one). ``kind`` is ``new_sign_in``, ``passkey_added``,
+        ``passkey_removed`` or ``email_changed``; ``context`` is what
+        ``services.notices.notice_context`` builds. Override it to send some kinds another
+        way, or none."""
+        self.send_templated_email(kind, to, context)
 
     def send_templated_email(self, name: str, to: str, context: dict[str, Any]) -> None:
         """One email from ``passwordless/email/<name>_subject.txt``, ``_body.txt`` and
@@ -148,6 +147,27 @@ class DefaultAdapter:
         )
         message.attach_alternative(render_to_string(f"{prefix}_body.html", context), "text/html")
         message.send()
+
+    # Step-up (re-authentication).
+
+    #: The actions the app asks ``needs_reauthentication`` about.
+    reauthentication_actions = (
+        "end_session",
+        "end_other_sessions",
+        "change_email",
+        "add_passkey",
+        "remove_passkey",
+        "admin_change",
+    )
+
+    def needs_reauthentication(self, request: HttpRequest | None, action: str) -> bool:
+        """Whether ``action`` needs a fresh proof (a passkey, or a newly emailed code)
+        when the session's last one is older than ``REAUTHENTICATION_TIMEOUT``.
+
+        Asked with one of ``reauthentication_actions``, or with the name a project gave
+        ``@reauthentication_required`` on its own views. True for every action: return
+        False for one the site does not consider sensitive."""
+        return True
 
     # URLs.
 
@@ -172,6 +192,14 @@ class DefaultAdapter:
         if login_request is not None and login_request.next_url:
             return login_request.next_url
         return resolve_url(app_settings.LOGIN_REDIRECT_URL)
+
+
+#: The email templates of each purpose of a request (``send_login_email``).
+_LOGIN_TEMPLATES = {
+    "sign_in": "login",
+    "reauthenticate": "reauthenticate",
+    "change_email": "change_email",
+}
 
 
 @functools.cache

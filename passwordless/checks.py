@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ __all__ = [
     "check_hash_key",
     "check_jwt",
     "check_mail_queue",
+    "check_passkeys",
     "check_rates",
     "check_redis_urls",
     "check_shared_caches",
@@ -361,3 +363,56 @@ def check_trusted_proxies(
             )
         )
     return errors
+
+
+@register(Tags.security)
+def check_passkeys(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Passkeys take their rp id (the host) and their one origin from SITE_URL: with no
+    host there is nothing to bind them to, and an IP address is never a valid rp id."""
+    messages: list[CheckMessage] = []
+    if app_settings.PASSKEYS:
+        host = urlsplit(app_settings.SITE_URL or "").hostname
+        if not host:
+            messages.append(
+                Error(
+                    "PASSWORDLESS_PASSKEYS is on, but PASSWORDLESS_SITE_URL has no host "
+                    "to be the passkeys' relying party id.",
+                    hint="Set PASSWORDLESS_SITE_URL, or set PASSWORDLESS_PASSKEYS = False.",
+                    id="passwordless.E030",
+                )
+            )
+        elif _is_ip(host):
+            messages.append(
+                Warning(
+                    f"PASSWORDLESS_SITE_URL's host {host} is an IP address: browsers refuse "
+                    "it as a relying party id, so no passkey can be added or used.",
+                    hint="Use the site's name (in development, http://localhost:8000), or "
+                    "set PASSWORDLESS_PASSKEYS = False.",
+                    id="passwordless.W030",
+                )
+            )
+    middleware = "passwordless.web.staff_passkeys.StaffPasskeyMiddleware"
+    if app_settings.PASSKEYS_REQUIRED_FOR_STAFF and (
+        not app_settings.PASSKEYS or middleware not in settings.MIDDLEWARE
+    ):
+        messages.append(
+            Error(
+                "PASSWORDLESS_PASSKEYS_REQUIRED_FOR_STAFF is on, but nothing enforces it.",
+                hint=f"Keep PASSWORDLESS_PASSKEYS on and add {middleware!r} to MIDDLEWARE, "
+                "after AuthenticationMiddleware.",
+                id="passwordless.E031",
+            )
+        )
+    return messages
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

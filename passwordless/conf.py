@@ -356,5 +356,44 @@ class AppSettings:
         sensitive things, the sign-in itself included (5 minutes)."""
         return _seconds(self._get("REAUTHENTICATION_TIMEOUT", 5 * 60))
 
+    # Passkeys (WebAuthn).
+
+    @property
+    def PASSKEYS(self) -> bool:
+        """Whether people may add passkeys and sign in or step up with them (True). Off,
+        the passkey pages and endpoints answer ``passkeys_off`` and nothing offers them."""
+        return bool(self._get("PASSKEYS", True))
+
+    @property
+    def PASSKEYS_REQUIRED_FOR_STAFF(self) -> bool:
+        """Whether staff reach ``/admin/`` only from a session signed in with a passkey,
+        or stepped up with one within ``REAUTHENTICATION_TIMEOUT`` (False). Needs
+        ``passwordless.web.staff_passkeys.StaffPasskeyMiddleware``."""
+        return bool(self._get("PASSKEYS_REQUIRED_FOR_STAFF", False))
+
+    @property
+    def PASSKEY_RP_NAME(self) -> str:
+        """The site's name as authenticators show it beside a passkey (``SITE_URL``'s host
+        by default)."""
+        return str(self._get("PASSKEY_RP_NAME", None) or "")
+
+    # Security notifications.
+
+    @property
+    def NOTIFY_NEW_SIGN_IN(self) -> bool:
+        """Email the account on every sign-in from a device not seen before (one without
+        the account's trusted-device cookie, an API client), except the account's very
+        first (True). A sign-in that ends the oldest session (``MAX_SESSIONS``) is told
+        either way."""
+        return bool(self._get("NOTIFY_NEW_SIGN_IN", True))
+
+    # Changing the email address.
+
+    @property
+    def EMAIL_CHANGE_UNDO_PERIOD(self) -> timedelta:
+        """How long the old address may undo a confirmed change of the account's address,
+        with the link it is mailed at once (7 days)."""
+        return _seconds(self._get("EMAIL_CHANGE_UNDO_PERIOD", timedelta(days=7)))
+
 
 app_settings = AppSettings()

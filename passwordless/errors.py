@@ -110,6 +110,88 @@ _CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
         409,
         _("You are signed in on too many devices. Sign out on one of them, then try again."),
     ),
+    # Step-up (re-authentication).
+    "reauthentication_required": (
+        403,
+        _(
+            "Confirm it's you first: this needs a fresh proof, with a passkey or a code "
+            "emailed to your address."
+        ),
+    ),
+    # Passkeys (services.passkeys).
+    "passkeys_off": (404, _("Passkeys are turned off on this site. Sign in with your email.")),
+    "passkey_challenge_invalid": (
+        404,
+        _(
+            "This passkey request wasn't started here, in this session, for this step. "
+            "Start again."
+        ),
+    ),
+    "passkey_challenge_used": (
+        409,
+        _("This passkey request was already used. Start again."),
+    ),
+    "passkey_challenge_expired": (
+        410,
+        _("This passkey request has expired (after 5 minutes). Start again."),
+    ),
+    "passkey_invalid": (
+        400,
+        _(
+            "The passkey's answer couldn't be verified for this site. Try again, or use "
+            "your email instead."
+        ),
+    ),
+    "passkey_unknown": (
+        400,
+        _(
+            "This passkey isn't one of this account's here: it may have been removed. "
+            "Use another passkey, or your email."
+        ),
+    ),
+    "passkey_counter": (
+        403,
+        _(
+            "This passkey was refused: its use counter went backwards, which can mean it "
+            "was copied. Sign in with your email, and remove it from your passkeys."
+        ),
+    ),
+    "passkey_exists": (409, _("This passkey is already registered.")),
+    "passkey_none": (
+        400,
+        _("There is no passkey on this account yet. Confirm with an emailed code instead."),
+    ),
+    # Changing the email address (services.email_change).
+    "email_unchanged": (
+        400,
+        _("That is already your account's email address. Enter the new one."),
+    ),
+    "email_taken": (
+        409,
+        _("This address is already used by another account, so nothing was changed."),
+    ),
+    "undo_invalid": (
+        404,
+        _(
+            "This undo link isn't valid. It may have been mistyped: open it again from "
+            "the email that told you of the change."
+        ),
+    ),
+    "undo_used": (409, _("This change has already been undone.")),
+    "undo_expired": (
+        410,
+        _(
+            "This undo link has expired. Contact the site's administrators if your "
+            "account's address was changed without you."
+        ),
+    ),
+    "undo_taken": (
+        409,
+        _(
+            "Your old address is now used by another account, so it can't be put back. "
+            "Contact the site's administrators."
+        ),
+    ),
     "account_disabled": (403, _("This account can't sign in. Contact the site's administrators.")),
     "signup_closed": (403, _("There is no account for this address, and sign-up is closed.")),
 }

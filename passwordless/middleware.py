@@ -15,17 +15,21 @@ import sys
 from collections.abc import Callable
 from typing import cast
 
+from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 
 from . import clock
 from .backends import row_is_live, session_row
 from .conf import app_settings
 from .errors import SignInError
 from .responses import json_error
-from .services import tracking, trusted_devices
+from .services import current_session, reauthentication, tracking, trusted_devices
 from .services.sessions import (
     SESSION_LAST_SEEN_KEY,
     SESSION_SIGNED_IN_AT_KEY,
@@ -34,7 +38,12 @@ from .services.sessions import (
 )
 from .services.signin import sign_out, track
 
-__all__ = ["ServiceUnavailableMiddleware", "SessionTimeoutMiddleware", "server_error"]
+__all__ = [
+    "AdminReauthenticationMiddleware",
+    "ServiceUnavailableMiddleware",
+    "SessionTimeoutMiddleware",
+    "server_error",
+]
 
 logger = logging.getLogger("passwordless")
 
@@ -76,6 +85,51 @@ class SessionTimeoutMiddleware:
             session[SESSION_LAST_SEEN_KEY] = now
             session.set_expiry(int(idle))
             tracking.seen(tracked)
+
+
+# Step-up (re-authentication) for the admin.
+
+
+class AdminReauthenticationMiddleware:
+    """Every admin page that changes data (a POST: add, change, delete, actions, password
+    forms) needs a fresh proof (``REAUTHENTICATION_TIMEOUT``); place after
+    ``AuthenticationMiddleware`` and ``SessionTimeoutMiddleware``.
+
+    A stale session's POST is not run: the browser goes to the step-up page, and back to
+    the same admin page (a GET) after, to make the change again. Nothing is replayed, so
+    a form sent with a stale proof changes nothing, ever. Every ``AdminSite`` is covered
+    (their URLs share the ``admin`` application namespace), wherever it is mounted; its
+    sign-in and sign-out are not (signing out is never held back).
+    """
+
+    EXEMPT = frozenset({"login", "logout"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: object, args: object, kwargs: object
+    ) -> HttpResponseBase | None:
+        match = request.resolver_match
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE") or match is None:
+            return None
+        if match.app_name != "admin" or match.url_name in self.EXEMPT:
+            return None
+        if not request.user.is_authenticated:
+            return None  # the admin sends it to sign in
+        row = current_session(request)
+        if not reauthentication.step_up_needed(request, row, "admin_change"):
+            return None
+        messages.info(
+            request,
+            _("Confirm it's you to continue. Nothing was changed yet: do it again after."),
+            fail_silently=True,
+        )
+        query = urlencode({"next": request.get_full_path()})
+        return HttpResponseRedirect(f"{reverse('passwordless:reauthenticate')}?{query}")
 
 
 def _signed_in(request: HttpRequest) -> bool:

@@ -131,8 +131,14 @@ class LoginRequest(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     approver_ip = models.GenericIPAddressField(null=True, blank=True)
     approver_user_agent = models.CharField(max_length=300, blank=True)
+    # Also the column's default in the database: a replica still running the code from
+    # before this field existed inserts sign-in requests without it during a rolling deploy.
     purpose = models.CharField(
-        max_length=16, choices=Purpose.choices, default=Purpose.SIGN_IN, editable=False
+        max_length=16,
+        choices=Purpose.choices,
+        default=Purpose.SIGN_IN,
+        db_default=Purpose.SIGN_IN,
+        editable=False,
     )
     # The signed-in session that asked, for a step-up or an email change: only it may
     # complete the request, so a proof never counts for another session.

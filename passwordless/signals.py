@@ -5,7 +5,8 @@
 ``login_code_sent(sender, login_request)``
     The worker handed the email to the mail backend.
 ``user_signed_in(sender, user, login_request, request, method)``
-    A code or link was accepted and ``login()`` ran; ``method`` is ``"code"`` or ``"link"``.
+    A code or link was accepted and ``login()`` ran; ``method`` is ``"code"``, ``"link"``,
+    ``"approval"`` or ``"passkey"`` (then ``login_request`` is ``None``).
 ``login_failed(sender, login_request, request, reason)``
     A code or link was refused; ``reason`` is the error code (``"code_invalid"``...).
 ``request_locked(sender, login_request, request)``

@@ -1,5 +1,5 @@
-"""Celery tasks. Their messages carry a row id, never a code or link, and no address but
-the one that only the address-change notice can be sent to (``send_email_changed_email``).
+"""Celery tasks. Their messages carry row ids, never a code or link, and no address but
+the one that only the address-change notice can be sent to (``send_security_notice``).
 
 A surface: ``services.mail`` queues these by name, so nothing below imports this module."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
@@ -21,6 +22,7 @@ __all__ = [
     "send_email_changed_email",
     "send_login_email",
     "send_new_sign_in_email",
+    "send_security_notice",
     "sweep_outbox",
 ]
 
@@ -69,27 +71,41 @@ def send_login_email(login_request_id: int) -> str:
     return services.deliver_login_email(login_request_id)
 
 
+@shared_task(name="passwordless.send_security_notice", **MAIL_TASK_OPTIONS)
+def send_security_notice(**message: Any) -> None:
+    """Tell a person what was just done to their account (``services.notices``).
+
+    The message holds the account's id, the id of the session it was done from, the time,
+    a few plain details (``notices.check_details``), and for ``email_changed`` only, the
+    old address (``to``). Once that change commits no row holds the old address, and
+    keeping it at rest (in the audit trail, say) only to send one notice would store full
+    addresses where we store masked ones. An address is not a secret (knowing it signs
+    nobody in), so it travels, only as far as the broker, masked in the task's
+    ``kwargsrepr``. Failures re-raise by class name only: an SMTP error's text can hold it.
+    """
+    _notify(mail.send_security_notice_now, message)
+
+
 @shared_task(name="passwordless.send_new_sign_in_email", **MAIL_TASK_OPTIONS)
 def send_new_sign_in_email(user_session_id: int) -> None:
-    """Tell a user that a new device signed in and the oldest one was signed out."""
-    mail.send_new_sign_in_notice(user_session_id)
+    """A message queued before an upgrade (now ``send_security_notice``): a new sign-in
+    that ended the oldest session."""
+    _notify(mail.send_new_sign_in_notice, user_session_id)
 
 
 @shared_task(name="passwordless.send_email_changed_email", **MAIL_TASK_OPTIONS)
 def send_email_changed_email(user_id: Any, old_email: str) -> None:
-    """Tell the address an account had that the account's address was changed.
+    """A message queued before an upgrade (now ``send_security_notice``): tell the address
+    an account had that its address was changed."""
+    _notify(mail.send_email_changed_notice, user_id, old_email)
 
-    The only task whose message holds an address. Once the change commits no row
-    holds the old address, and keeping it at rest (in the audit trail, say) only to
-    send one notice would store full addresses where we store masked ones. An address
-    is not a secret (knowing it signs nobody in), so it travels, only as far as the broker.
-    Failures re-raise by class name only: an SMTP error's text can hold the address.
-    """
+
+def _notify(send: Callable[..., object], *args: Any) -> None:
     try:
-        mail.send_email_changed_notice(user_id, old_email)
+        send(*args)
     except Exception as exc:
         if is_permanent_failure(exc):
-            logger.warning("email-change notice refused: user=%s", user_id)
+            logger.warning("security notice refused: %s", type(exc).__name__)
             return
         raise DeliveryDeferred(type(exc).__name__) from None
 

@@ -54,7 +54,7 @@ def test_development_defaults(tmp_path: Path) -> None:
     assert found["sessions"] == "django.contrib.sessions.backends.db"
     assert found["eager"] is True
     assert found["email"] == "config.devinbox.DevInboxBackend"
-    assert found["site_url"] == "http://127.0.0.1:8000"
+    assert found["site_url"] == "http://localhost:8000"
     assert found["debug"] is True
     assert found["hashers"] == "django.contrib.auth.hashers.Argon2PasswordHasher"
 

@@ -13,7 +13,9 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import RequestFactory, TestCase
+from django.utils import timezone
 
 from passwordless import services
 from passwordless.crypto import hash_token
@@ -228,7 +230,23 @@ def test_a_step_up_for_an_address_the_account_no_longer_has_is_refused() -> None
 
 def test_record_proof_is_a_finisher() -> None:
     session = a_session()
-    assert RecordProof(session, None).finish(LoginRequest(), session.user) is None
+    RecordProof(session, None).finish(LoginRequest(), session.user)
     assert session.reauthenticated_at is not None
     assert reauthentication.last_proof_at(session) >= session.created_at
     assert session.reauthenticated_at - session.created_at < timedelta(seconds=5)
+
+
+def test_a_row_inserted_without_a_purpose_is_a_sign_in() -> None:
+    """During a rolling deploy, replicas still on the code from before ``purpose`` existed
+    insert sign-in requests without it: the column's database default makes them sign-ins."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO passwordless_loginrequest (public_id, email, status, delivery,"
+            " attempts, sends, created_at, expires_at, user_agent, next_url, binding_hash,"
+            " match_number, code_challenge, approver_user_agent)"
+            " VALUES ('oldreplica', 'old@example.org', 'pending', 'pending', 0, 0,"
+            " %s, %s, '', '', '', 7, '', '')",
+            [timezone.now(), timezone.now() + timedelta(minutes=10)],
+        )
+    row = LoginRequest.objects.get(public_id="oldreplica")
+    assert row.purpose == Purpose.SIGN_IN and row.session_id is None

@@ -97,7 +97,12 @@ def test_purge_deletes_old_rows_in_batches(frozen_clock: FrozenClock) -> None:
         AuthEvent.objects.create(kind="requested", login_request=request)
     frozen_clock.advance(days=8)
     recent = LoginRequestFactory.create()
-    assert services.purge(batch=2) == {"requests": 5, "events": 0, "budgets": 0}
+    assert services.purge(batch=2) == {
+        "requests": 5,
+        "events": 0,
+        "budgets": 0,
+        "passkey_challenges": 0,
+    }
     assert list(LoginRequest.objects.all()) == [recent]
     assert not LoginSecret.objects.exists()
     frozen_clock.advance(days=90)

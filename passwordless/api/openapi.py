@@ -29,7 +29,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {
         400: "Malformed body or input",
         401: "Not signed in, or a bad token",
-        403: "CSRF failure, not the client that asked, or the account may not sign in",
+        403: (
+            "CSRF failure, not the client that asked, the account may not sign in, or a "
+            "step-up is needed first (reauthentication_required, with how to step up)"
+        ),
         404: "No such request or link",
         405: "Method not allowed",
         409: "Already used, or superseded",
@@ -116,7 +119,20 @@ def _schemas() -> dict[str, Any]:
                 "error": {
                     "type": "object",
                     "required": ["code", "message"],
-                    "properties": {"code": string, "message": string},
+                    "properties": {
+                        "code": string,
+                        "message": string,
+                        # Only with reauthentication_required: where to step up.
+                        "reauthenticate": {
+                            "type": "object",
+                            "required": ["send", "verify"],
+                            "properties": {
+                                "send": string,
+                                "verify": string,
+                                "passkey_begin": string,
+                            },
+                        },
+                    },
                 }
             },
         },
@@ -219,12 +235,185 @@ def _schemas() -> dict[str, Any]:
                 **token_fields,
             },
         },
+        # Step-up (re-authentication).
+        "EndedOthers": {
+            "type": "object",
+            "required": ["ended"],
+            "properties": {"ended": {"type": "integer"}},
+        },
+        "StepUpBody": {
+            "type": "object",
+            "required": ["request_id", "code"],
+            "properties": {"request_id": request_id, "code": code},
+        },
+        "Reauthenticated": {
+            "type": "object",
+            "required": ["reauthenticated_at", "expires_in"],
+            "properties": {
+                "reauthenticated_at": string,
+                "expires_in": {"type": "integer"},
+            },
+        },
+        # Passkeys (WebAuthn): options and credentials in their JSON form (base64url).
+        **_passkey_schemas(text, request_id, mode),
+        # Changing the email address.
+        "EmailChangeBody": {
+            "type": "object",
+            "required": ["email"],
+            "properties": {"email": email},
+        },
+        "EmailChangeVerifyBody": {
+            "type": "object",
+            "required": ["request_id", "code"],
+            "properties": {"request_id": request_id, "code": code},
+        },
+        "EmailChanged": {
+            "type": "object",
+            "required": ["email", "user"],
+            "properties": {"email": string, "user": user},
+        },
         "Jwks": {
             "type": "object",
             "required": ["keys"],
             "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
         },
         "OpenApi": {"type": "object"},
+    }
+
+
+def _passkey_schemas(text: Any, request_id: Any, mode: Any) -> dict[str, Any]:
+    string = {"type": "string"}
+    credential = {
+        "type": "object",
+        "description": "The PublicKeyCredential as JSON (its toJSON(): base64url byte strings)",
+    }
+    passkey = {
+        "type": "object",
+        "required": ["id", "name", "created_at", "last_used_at", "backed_up"],
+        "properties": {
+            "id": string,
+            "name": string,
+            "created_at": string,
+            "last_used_at": {"type": ["string", "null"]},
+            "backed_up": {"type": "boolean"},
+        },
+    }
+    return {
+        "PasskeyCeremony": {
+            "type": "object",
+            "required": ["challenge_id", "options"],
+            "properties": {
+                "challenge_id": string,
+                "options": {
+                    "type": "object",
+                    "description": "For navigator.credentials.create() or .get(), as JSON",
+                },
+            },
+        },
+        "PasskeySignInBody": {"type": "object", "properties": {"mode": mode}},
+        "PasskeySignInFinishBody": {
+            "type": "object",
+            "required": ["challenge_id", "credential"],
+            "properties": {"challenge_id": request_id, "credential": credential, "mode": mode},
+        },
+        "PasskeyRegisterBody": {
+            "type": "object",
+            "required": ["challenge_id", "credential"],
+            "properties": {
+                "challenge_id": request_id,
+                "credential": credential,
+                "name": {**text, "type": ["string", "null"], "maxLength": 64},
+            },
+        },
+        "PasskeyReauthBody": {
+            "type": "object",
+            "required": ["challenge_id", "credential"],
+            "properties": {"challenge_id": request_id, "credential": credential},
+        },
+        "PasskeyRenameBody": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {**text, "maxLength": 200}},
+        },
+        "Passkey": {"type": "object", "required": ["passkey"], "properties": {"passkey": passkey}},
+        "Passkeys": {
+            "type": "object",
+            "required": ["passkeys"],
+            "properties": {"passkeys": {"type": "array", "items": passkey}},
+        },
+    }
+
+
+def _passkey_paths() -> dict[str, Any]:
+    # A finish's statuses; signing in (``auth``), no one is signed in yet: never a 401.
+    signing_in = (400, 403, 404, 405, 409, 410, 429, 503)
+    ceremony = (*signing_in, 401)
+    passkey_id = {
+        "name": "passkey_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+
+    def _begin(summary: str, errors: tuple[int, ...]) -> dict[str, Any]:
+        ok = {"200": {"description": "OK", **_json("PasskeyCeremony")}}
+        return {"post": {"summary": summary, "responses": {**ok, **_errors(*errors)}}}
+
+    return {
+        _path("passkeys"): _get("The user's passkeys", "Passkeys", (401, 405)),
+        _path("passkey-register-begin"): _begin(
+            "Options to add a passkey (needs a fresh step-up)", (401, 403, 404, 405, 429, 503)
+        ),
+        _path("passkey-register-finish"): _post(
+            "Add the passkey just created", "PasskeyRegisterBody", "Passkey", "201", ceremony
+        ),
+        _path("passkey-auth-begin"): {
+            "post": {
+                **_begin(
+                    "Options to sign in with a passkey (discoverable, none listed)",
+                    (400, 403, 404, 405, 429, 503),
+                )["post"],
+                "requestBody": {"required": False, **_json("PasskeySignInBody")},
+            }
+        },
+        _path("passkey-auth-finish"): _post(
+            "Sign in with the passkey's assertion",
+            "PasskeySignInFinishBody",
+            "SignedIn",
+            "200",
+            signing_in,
+        ),
+        _path("passkey-reauth-begin"): _begin(
+            "Options to step up with one of the user's passkeys",
+            (400, 401, 403, 404, 405, 429, 503),
+        ),
+        _path("passkey-reauth-finish"): _post(
+            "Step up with a passkey: a fresh proof for this session",
+            "PasskeyReauthBody",
+            "Reauthenticated",
+            "200",
+            ceremony,
+        ),
+        _path("passkey", "passkey_id"): {
+            "post": {
+                **_post(
+                    "Rename a passkey",
+                    "PasskeyRenameBody",
+                    "Passkey",
+                    "200",
+                    (400, 401, 403, 404, 405),
+                )["post"],
+                "parameters": [passkey_id],
+            },
+            "delete": {
+                "summary": "Remove a passkey (needs a fresh step-up)",
+                "parameters": [passkey_id],
+                "responses": {
+                    "204": {"description": "Removed"},
+                    **_errors(401, 403, 404, 405),
+                },
+            },
+        },
     }
 
 
@@ -297,10 +486,20 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             _path("me"): _get("The signed-in user", "Me", (401, 405)),
-            _path("sessions"): _get("The user's sessions", "Sessions", (401, 405)),
+            _path("sessions"): {
+                **_get("The user's sessions", "Sessions", (401, 405)),
+                "delete": {
+                    "summary": "End every other session (needs a fresh step-up)",
+                    "responses": {
+                        "200": {"description": "Ended", **_json("EndedOthers")},
+                        **_errors(401, 403),
+                    },
+                },
+            },
             _path("session", "session_id"): {
                 "delete": {
-                    "summary": "End one session (a browser's, or a token family)",
+                    "summary": "End one session (a browser's, or a token family); "
+                    "another than the caller's needs a fresh step-up",
                     "parameters": [
                         {
                             "name": "session_id",
@@ -315,6 +514,42 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            # Step-up (re-authentication) by emailed code.
+            _path("reauthenticate-send"): {
+                "post": {
+                    "summary": "Email a step-up code to the account's address",
+                    "responses": {
+                        "202": {"description": "Sent", **_json("Accepted")},
+                        **_errors(401, 403, 405, 429, 503),
+                    },
+                }
+            },
+            _path("reauthenticate-verify"): _post(
+                "Step up with the emailed code: a fresh proof for this session",
+                "StepUpBody",
+                "Reauthenticated",
+                "200",
+                (*_VERIFY_ERRORS, 401),
+            ),
+            # Passkeys (WebAuthn).
+            **_passkey_paths(),
+            # Changing the email address.
+            _path("email-change"): _post(
+                "Email a code and link to a new address (needs a fresh step-up); the same "
+                "answer whether or not the address is another account's",
+                "EmailChangeBody",
+                "Accepted",
+                "202",
+                (*_POST_ERRORS, 401),
+            ),
+            _path("email-change-verify"): _post(
+                "Make the new address the account's with its code, in the session that "
+                "asked; the other sessions end",
+                "EmailChangeVerifyBody",
+                "EmailChanged",
+                "200",
+                (*_VERIFY_ERRORS, 401),
+            ),
             _path("token-refresh"): _post(
                 "Rotate a refresh token", "RefreshBody", "TokenPair", "200", (400, 401, 405)
             ),

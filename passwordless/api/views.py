@@ -6,6 +6,7 @@ the codes being those of the HTML flow (``passwordless.errors``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
@@ -24,7 +26,7 @@ from ..errors import SignInError
 from ..forms import CodeForm, LoginForm
 from ..models import LoginRequest, UserSession
 from ..responses import json_error
-from ..services import approval, sessions, tokens, tracking
+from ..services import approval, reauthentication, sessions, tokens, tracking
 from .openapi import openapi_document
 from .parsing import json_body, optional_str, required_str
 
@@ -40,6 +42,8 @@ __all__ = [
     "send_view",
     "session_view",
     "sessions_view",
+    "step_up_refusal",
+    "step_up_urls",
     "verify_code_view",
     "verify_link_view",
 ]
@@ -337,24 +341,64 @@ def _session_json(row: UserSession, current: UserSession | None) -> dict[str, An
     }
 
 
-@api_view(("GET",))
+@api_view(("GET", "DELETE"))
 def sessions_view(request: HttpRequest) -> HttpResponse:
-    """The sessions of the user."""
+    """The sessions of the user (GET); DELETE ends all but the current one, after a
+    step-up."""
     user = _signed_in_user(request)
     current = _current(request)
+    if request.method == "DELETE":
+        refused = step_up_refusal(request, current, "end_other_sessions")
+        if refused is not None:
+            return refused
+        ended = services.end_all_sessions(user, "signed_out_elsewhere", keep=current)
+        return JsonResponse({"ended": ended})
     rows = services.active_sessions(user)
     return JsonResponse({"sessions": [_session_json(row, current) for row in rows]})
 
 
 @api_view(("DELETE",))
 def session_view(request: HttpRequest, session_id: str) -> HttpResponse:
-    """End one session; ending a token client revokes its refresh family and access tokens."""
+    """End one session; ending a token client revokes its refresh family and access tokens.
+    Ending the current one is signing out; ending another needs a step-up."""
     user = _signed_in_user(request)
     target = tracking.find_active(user, session_id)
     if target is None:
         raise SignInError("not_found")
+    current = _current(request)
+    if current is None or target.pk != current.pk:
+        refused = step_up_refusal(request, current, "end_session")
+        if refused is not None:
+            return refused
     services.end_own_session(request, target)
     return HttpResponse(status=204)
+
+
+# Step-up (re-authentication).
+
+
+def step_up_refusal(
+    request: HttpRequest, current: UserSession | None, action: str
+) -> JsonResponse | None:
+    """``403 reauthentication_required`` with the URLs to step up by, when ``action``
+    needs a fresher proof than ``current`` has; ``None`` to go ahead."""
+    if not reauthentication.step_up_needed(request, current, action):
+        return None
+    error = SignInError("reauthentication_required")
+    body = {"code": error.code, "message": error.message, "reauthenticate": step_up_urls()}
+    return JsonResponse({"error": body}, status=error.status)
+
+
+def step_up_urls() -> dict[str, str]:
+    """Where a client steps up: by emailed code, and by passkey where that is mounted."""
+    urls = {
+        "send": reverse("passwordless-api:reauthenticate-send"),
+        "verify": reverse("passwordless-api:reauthenticate-verify"),
+    }
+    if app_settings.PASSKEYS:
+        with contextlib.suppress(NoReverseMatch):  # the passkey routes are optional
+            urls["passkey_begin"] = reverse("passwordless-api:passkey-reauth-begin")
+    return urls
 
 
 @api_view(("GET",))

@@ -60,6 +60,7 @@ class Migration(migrations.Migration):
                     ("change_email", "Confirm a new email address"),
                 ],
                 default="sign_in",
+                db_default="sign_in",
                 editable=False,
                 max_length=16,
             ),

@@ -1,12 +1,13 @@
 """Queueing mail, after the transaction commits, as ``PASSWORDLESS_MAIL_QUEUE`` says.
 
-With ``"celery"`` a task is sent by its name (``passwordless.send_login_email``, ...), so
-nothing below ``tasks.py`` imports it; with ``"sync"`` (projects without Celery) the
-email is sent in the request, after commit, and Celery is never imported. Like Celery's
-``delay_on_commit``, but a broker that refuses a task must not turn into an error page:
-a sign-in email's row stays ``pending`` and the sweeper sends it later
-(``outbox.sweep_outbox``); a notice is logged and dropped. Only row ids travel, and the
-one address that only the address-change notice can be sent to.
+With ``"celery"`` a task is sent by its name (``passwordless.send_login_email``,
+``passwordless.send_security_notice``), so nothing below ``tasks.py`` imports it; with
+``"sync"`` (projects without Celery) the email is sent in the request, after commit, and
+Celery is never imported. Like Celery's ``delay_on_commit``, but a broker that refuses a
+task must not turn into an error page: a sign-in email's row stays ``pending`` and the
+sweeper sends it later (``outbox.sweep_outbox``); a notice is logged and dropped. Only row
+ids travel, with a notice's few plain details (``notices.check_details``) and the one
+address that only the address-change notice can be sent to.
 """
 
 from __future__ import annotations
@@ -15,30 +16,38 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.http import HttpRequest
 
-from ..adapter import get_adapter
+from .. import clock
 from ..addresses import mask_email
 from ..conf import app_settings
 from ..models import LoginRequest, UserSession
 from .delivery import DeliveryDeferred, deliver_login_email
+from .notices import check_details, send_notice
+from .sessions import SESSION_TRACKING_KEY
+from .undo_links import undo_details
 
 __all__ = [
     "queue_email_changed_email",
     "queue_login_email",
     "queue_new_sign_in_email",
+    "queue_request_notice",
+    "queue_security_notice",
     "send_email_changed_notice",
     "send_login_task",
     "send_new_sign_in_notice",
+    "send_security_notice_now",
 ]
 
 logger = logging.getLogger("passwordless")
 
 LOGIN_TASK = "passwordless.send_login_email"
-NEW_SIGN_IN_TASK = "passwordless.send_new_sign_in_email"
-EMAIL_CHANGED_TASK = "passwordless.send_email_changed_email"
+#: Every security notice (``services.notices``); the former per-kind tasks,
+#: ``passwordless.send_new_sign_in_email`` and ``send_email_changed_email``, still run the
+#: messages queued before an upgrade.
+NOTICE_TASK = "passwordless.send_security_notice"
 
 
 def queue_login_email(login_request: LoginRequest) -> None:
@@ -65,42 +74,103 @@ def send_login_task(login_request_id: int, expires_at: datetime) -> bool:
     return True
 
 
-def queue_new_sign_in_email(user_session: UserSession) -> None:
-    """The "new sign-in" notice (a sign-in ended the oldest device), after commit."""
-    pk = user_session.pk
+def queue_security_notice(
+    kind: str,
+    user_id: Any,
+    *,
+    user_session_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    to: str | None = None,
+) -> None:
+    """Tell the account what was just done to it, after commit (``services.notices``).
+
+    ``user_session_id`` names the session it was done from (its device and network are
+    told); ``details`` are short plain values, never secrets (``notices.check_details``);
+    ``to`` is the one address a notice may carry, the old one of an ``email_changed``,
+    shown masked to monitoring. A broker that refuses the task costs the notice, logged,
+    never the request that did the thing.
+    """
+    message: dict[str, Any] = {
+        "kind": kind,
+        "user_id": user_id,
+        "user_session_id": user_session_id,
+        "details": check_details(kind, details),
+        "occurred_at": clock.now().isoformat(),
+    }
+    if to:
+        message["to"] = to
     if app_settings.MAIL_QUEUE == "sync":
-        transaction.on_commit(lambda: _send_new_sign_in_now(pk))
-        return
-
-    def enqueue() -> None:
-        try:
-            _send_task(NEW_SIGN_IN_TASK, (pk,))
-        except Exception:
-            logger.warning("could not queue the new sign-in email: session=%s", pk)
-
-    transaction.on_commit(enqueue)
+        transaction.on_commit(lambda: _send_notice_now(message))
+    else:
+        transaction.on_commit(lambda: _enqueue_notice(message))
 
 
-def queue_email_changed_email(user: AbstractBaseUser, old_email: str) -> None:
+def queue_request_notice(
+    kind: str, user_id: Any, request: HttpRequest | None, details: dict[str, Any] | None = None
+) -> None:
+    """``queue_security_notice`` for something done in ``request``: from its session (the
+    browser's, or the API client's token family), if it has one."""
+    queue_security_notice(kind, user_id, user_session_id=_session_id_of(request), details=details)
+
+
+def queue_new_sign_in_email(
+    user_session: UserSession, *, ended_sessions: int = 1, new_device: bool = False
+) -> None:
+    """The "new sign-in" notice of a session just made (``signin.track``): from a device
+    not seen before, or beyond ``MAX_SESSIONS`` (``ended_sessions`` older ones ended)."""
+    queue_security_notice(
+        "new_sign_in",
+        user_session.user_id,
+        user_session_id=user_session.pk,
+        details={"ended_sessions": ended_sessions, "new_device": new_device},
+    )
+
+
+def queue_email_changed_email(
+    user: AbstractBaseUser,
+    old_email: str,
+    *,
+    email_change_id: int | None = None,
+    user_session_id: int | None = None,
+) -> None:
     """The notice to the address the account had, after the change commits.
 
-    The task carries the old address itself (see ``tasks.send_email_changed_email``);
-    monitoring (events, Flower) shows it masked, never in full.
+    The task carries the old address itself (see ``tasks.send_security_notice``);
+    monitoring (events, Flower) shows it masked, never in full. A change the person made
+    (``email_change``) names its ``EmailChange`` and the session it was made from: the
+    worker mints the undo link (``undo_links``), so no token is ever on the broker.
     """
-    pk = user.pk
-    if app_settings.MAIL_QUEUE == "sync":
-        transaction.on_commit(lambda: _send_email_changed_now(pk, old_email))
-        return
+    details = {"email_change_id": email_change_id} if email_change_id is not None else None
+    queue_security_notice(
+        "email_changed", user.pk, to=old_email, details=details, user_session_id=user_session_id
+    )
 
-    def enqueue() -> None:
-        try:
-            _send_task(
-                EMAIL_CHANGED_TASK, (pk, old_email), argsrepr=repr((pk, mask_email(old_email)))
-            )
-        except Exception:
-            logger.warning("could not queue the email-change notice: user=%s", pk)
 
-    transaction.on_commit(enqueue)
+def _enqueue_notice(message: dict[str, Any]) -> None:
+    shown = {**message, "to": mask_email(message["to"])} if "to" in message else message
+    try:
+        _send_task(NOTICE_TASK, (), kwargs=message, kwargsrepr=repr(shown))
+    except Exception:
+        logger.warning(
+            "could not queue the %s notice: user=%s", message["kind"], message["user_id"]
+        )
+
+
+def _session_id_of(request: HttpRequest | None) -> int | None:
+    if request is None:
+        return None
+    claims = getattr(request, "auth_claims", None)
+    if claims:
+        rows = UserSession.objects.filter(family__public_id=claims.get("fam"))
+    else:
+        public_id = (
+            request.session.get(SESSION_TRACKING_KEY) if hasattr(request, "session") else None
+        )
+        if not isinstance(public_id, str):
+            return None
+        rows = UserSession.objects.filter(public_id=public_id)
+    pk: int | None = rows.values_list("pk", flat=True).first()
+    return pk
 
 
 def _send_task(name: str, args: tuple[Any, ...], **options: Any) -> None:
@@ -126,39 +196,50 @@ def _deliver_now(login_request_id: int) -> None:
         logger.warning("sign-in email not sent now: request=%s", login_request_id)
 
 
+def send_security_notice_now(message: dict[str, Any]) -> bool:
+    """Send a queued notice (the task's message, or in-process); see ``notices.send_notice``."""
+    details = message.get("details")
+    if message["kind"] == "email_changed" and details and "email_change_id" in details:
+        # Minted here, in the worker, into a copy: a retry publishes the message's own
+        # details again, and the undo token must never be on the broker.
+        details = {**details, **undo_details(details["email_change_id"])}
+    return send_notice(
+        message["kind"],
+        message["user_id"],
+        user_session_id=message.get("user_session_id"),
+        details=details,
+        occurred_at=message.get("occurred_at"),
+        to=message.get("to"),
+    )
+
+
 def send_new_sign_in_notice(user_session_id: int) -> None:
-    """Tell a user that a new device signed in (run by the task, or in-process); gone
-    rows send nothing. Raises what the adapter's sending raises."""
-    user_session = UserSession.objects.select_related("user").filter(pk=user_session_id).first()
-    if user_session is not None:
-        get_adapter().send_new_sign_in_email(user_session)
-
-
-def send_email_changed_notice(user_id: Any, old_email: str) -> None:
-    """Tell ``old_email`` that its account's address changed (run by the task, or
-    in-process); a deleted account sends nothing. Raises what the adapter's sending raises."""
-    user = get_user_model()._default_manager.filter(pk=user_id).first()
-    if user is not None:
-        get_adapter().send_email_changed_email(user, old_email)
-
-
-def _send_new_sign_in_now(user_session_id: int) -> None:
-    try:
-        send_new_sign_in_notice(user_session_id)
-    except Exception as exc:
-        # The sign-in itself succeeded: a notice that fails is logged, not raised.
-        logger.warning(
-            "new sign-in notice not sent: session=%s error=%s",
-            user_session_id,
-            type(exc).__name__,
+    """A message of the former task ``passwordless.send_new_sign_in_email``, queued before
+    an upgrade: it was only sent when a sign-in ended the oldest session."""
+    user_id = UserSession.objects.filter(pk=user_session_id).values_list("user_id", flat=True)
+    for pk in user_id[:1]:
+        send_notice(
+            "new_sign_in",
+            pk,
+            user_session_id=user_session_id,
+            details={"ended_sessions": 1, "new_device": False},
         )
 
 
-def _send_email_changed_now(user_id: Any, old_email: str) -> None:
+def send_email_changed_notice(user_id: Any, old_email: str) -> None:
+    """A message of the former task ``passwordless.send_email_changed_email``."""
+    send_notice("email_changed", user_id, to=old_email)
+
+
+def _send_notice_now(message: dict[str, Any]) -> None:
     try:
-        send_email_changed_notice(user_id, old_email)
+        send_security_notice_now(message)
     except Exception as exc:
-        # By class name only: an SMTP error's text can hold the address.
+        # What was done is done: a notice that fails is logged, not raised; by class name
+        # only, as an SMTP error's text can hold the address.
         logger.warning(
-            "email-change notice not sent: user=%s error=%s", user_id, type(exc).__name__
+            "%s notice not sent: user=%s error=%s",
+            message["kind"],
+            message["user_id"],
+            type(exc).__name__,
         )

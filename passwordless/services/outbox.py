@@ -11,7 +11,7 @@ from django.db.models import F, Q, QuerySet
 
 from .. import clock
 from ..conf import app_settings
-from ..models import AuthEvent, FailureBudget, LoginRequest
+from ..models import AuthEvent, FailureBudget, LoginRequest, PasskeyChallenge
 from .delivery import lost_retries, stale_claims
 from .mail import send_login_task
 
@@ -59,6 +59,8 @@ def purge(batch: int = 1000) -> dict[str, int]:
         ),
         ("events", AuthEvent.objects.filter(created_at__lt=now - app_settings.EVENT_RETENTION)),
         ("budgets", _spent_budgets(now)),
+        # Spent or not, a passkey challenge is worth nothing once expired (5 minutes).
+        ("passkey_challenges", PasskeyChallenge.objects.filter(expires_at__lt=now)),
     )
     for name, queryset in queries:
         deleted = 0

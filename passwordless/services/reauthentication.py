@@ -15,10 +15,11 @@ from datetime import datetime
 from django.http import HttpRequest
 
 from .. import clock, signals
+from ..adapter import get_adapter
 from ..conf import app_settings
 from ..models import UserSession
 
-__all__ = ["is_fresh", "last_proof_at", "record_proof"]
+__all__ = ["is_fresh", "last_proof_at", "record_proof", "step_up_needed"]
 
 
 def last_proof_at(user_session: UserSession) -> datetime:
@@ -52,3 +53,12 @@ def record_proof(
         method=method,
         request=request,
     )
+
+
+def step_up_needed(
+    request: HttpRequest | None, user_session: UserSession | None, action: str
+) -> bool:
+    """Whether ``action`` must wait for a step-up: the adapter says it is sensitive
+    (``needs_reauthentication``) and the session's proof is not fresh. Every surface
+    (pages, the JSON API, the admin) asks this, so they cannot disagree."""
+    return get_adapter().needs_reauthentication(request, action) and not is_fresh(user_session)

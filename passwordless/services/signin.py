@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 
 from .. import audit, clock, signals
@@ -58,15 +59,22 @@ def track(
 ) -> UserSession:
     """Record a new session, keeping the user within ``MAX_SESSIONS``.
 
-    Beyond the cap the oldest session is ended and the user is emailed
-    about the new one; with ``SESSION_LIMIT_POLICY = "refuse"`` the new
-    sign-in is refused instead.
+    Beyond the cap the oldest session is ended; with ``SESSION_LIMIT_POLICY = "refuse"``
+    the new sign-in is refused instead. The user is emailed about the new session (one
+    notice, after commit) when it ended others, or when it comes from a device not seen
+    before (``trusted_devices.is_known_device``: a browser without the account's
+    trusted-device cookie, or an API client) and ``NOTIFY_NEW_SIGN_IN`` is on. Not for
+    the account's very first session (its sign-up): there is no "before" to tell it from.
     """
     agent = user_agent(request)
+    # The cookie's check is an HMAC; only a device it does not vouch for pays for the
+    # "any session before?" read, inside the statement that locks the user anyway.
+    ask_history = app_settings.NOTIFY_NEW_SIGN_IN and not trusted_devices.is_known_device(
+        request, user
+    )
     with transaction.atomic(savepoint=False):  # a refusal aborts the sign-in around it whole
-        # Concurrent sign-ins of one user wait here for each other's commit, or each would
-        # count the same sessions and all insert beyond the cap.
-        list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values("pk"))
+        # A device not seen before, on an account that had sessions before.
+        new_device = _lock_user(user, ask_history)
         active = active_sessions(user)
         over = len(active) + 1 - app_settings.MAX_SESSIONS
         if over > 0 and app_settings.SESSION_LIMIT_POLICY == "refuse":
@@ -83,15 +91,31 @@ def track(
         ended = sorted(active, key=lambda r: r.created_at)[: max(over, 0)]
     for oldest in ended:
         end_session(oldest, reason="session_limit")
-    if ended:
-        queue_new_sign_in_email(row)
+    if ended or new_device:
+        queue_new_sign_in_email(row, ended_sessions=len(ended), new_device=new_device)
     return row
 
 
+def _lock_user(user: AbstractBaseUser, ask_history: bool) -> bool:
+    """Lock the user's row: concurrent sign-ins of one user wait here for each other's
+    commit, or each would count the same sessions and all insert beyond the cap. With
+    ``ask_history``, also say whether the account had any session before (rows are never
+    deleted, ended ones included), in the same statement."""
+    locked = get_user_model()._default_manager.select_for_update().filter(pk=user.pk)
+    if not ask_history:
+        list(locked.values("pk"))
+        return False
+    before = UserSession.objects.filter(user_id=OuterRef("pk"))
+    return any(locked.values_list(Exists(before), flat=True))
+
+
 def sign_in(
-    request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
+    request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest | None, method: str
 ) -> None:
     """Every sign-in ends here: ``login()`` cycles the session key and rotates the CSRF token.
+
+    ``login_request`` is the emailed request completed; ``None`` for a passkey, which has
+    none (``services.passkeys``).
 
     The session row, ``last_login`` and the audit event are written in one transaction:
     all or nothing, and one commit instead of three. Inside a caller's transaction this
@@ -100,11 +124,18 @@ def sign_in(
     """
     with transaction.atomic():
         _log_in(request, user, login_request, method)
-    trusted_devices.remember(request, login_request.email)
+    trusted_devices.remember(request, _address(user, login_request))
+
+
+def _address(user: AbstractBaseUser, login_request: LoginRequest | None) -> str:
+    """The address the browser becomes a trusted device of: the request's, or the account's."""
+    if login_request is not None:
+        return login_request.email
+    return str(getattr(user, user.get_email_field_name()) or "")
 
 
 def _log_in(
-    request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest, method: str
+    request: HttpRequest, user: AbstractBaseUser, login_request: LoginRequest | None, method: str
 ) -> None:
     """The writes of ``sign_in``; call inside a transaction."""
     tracked = track(request, user, method)
@@ -154,7 +185,7 @@ class ApiTokens:
 def record_sign_in(
     request: HttpRequest | None,
     user: AbstractBaseUser,
-    login_request: LoginRequest,
+    login_request: LoginRequest | None,
     method: str,
     reason: str = "",
 ) -> None:
@@ -166,7 +197,9 @@ def record_sign_in(
         user=user,
         method=method,
         reason=reason,
-        details=audit.devices(login_request) if login_request.approved_at else None,
+        details=audit.devices(login_request)
+        if login_request is not None and login_request.approved_at
+        else None,
     )
     signals.user_signed_in.send(
         LoginRequest, user=user, login_request=login_request, request=request, method=method
@@ -186,7 +219,10 @@ def sign_out(request: HttpRequest, reason: str = "") -> None:
 
 
 def sign_in_with_tokens(
-    request: HttpRequest | None, user: AbstractBaseUser, login_request: LoginRequest, method: str
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    login_request: LoginRequest | None,
+    method: str,
 ) -> TokenPair:
     """The API's ``mode: "jwt"`` sign-in: a token pair instead of a session.
 
@@ -198,7 +234,10 @@ def sign_in_with_tokens(
 
 
 def _issue_tokens(
-    request: HttpRequest | None, user: AbstractBaseUser, login_request: LoginRequest, method: str
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    login_request: LoginRequest | None,
+    method: str,
 ) -> TokenPair:
     pair, family = issue_family(user)
     track(request, user, method, family=family)

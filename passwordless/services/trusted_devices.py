@@ -21,16 +21,21 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseBase
 
 from .. import limits
+from ..addresses import normalize_email
 from ..conf import app_settings
 from ..crypto import digests_equal, hash_device
 
 __all__ = [
     "count_failure",
     "device_cookie_name",
+    "is_known_device",
     "remember",
+    "signed_device",
     "vouched_device",
     "write_cookie",
 ]
@@ -46,6 +51,15 @@ def device_cookie_name() -> str:
 def vouched_device(request: HttpRequest | None, email: str) -> str | None:
     """The id of this browser's trusted device for ``email``, or ``None`` (no cookie, a
     cookie for another address or with a bad signature, or too many wrong codes)."""
+    device_id = signed_device(request, email)
+    if device_id is None:
+        return None
+    return None if limits.device_failures_exhausted(device_id) else device_id
+
+
+def signed_device(request: HttpRequest | None, email: str) -> str | None:
+    """The id of the device this browser's cookie signs for ``email``, or ``None``: the
+    signature alone (no Redis), not whether wrong codes suspended the device's trust."""
     if request is None:
         return None
     device_id, _, signature = request.COOKIES.get(device_cookie_name(), "").partition(".")
@@ -53,7 +67,28 @@ def vouched_device(request: HttpRequest | None, email: str) -> str | None:
         return None
     if not digests_equal(hash_device(device_id, email), signature):
         return None
-    return None if limits.device_failures_exhausted(device_id) else device_id
+    return device_id
+
+
+def is_known_device(request: HttpRequest | None, user: AbstractBaseUser) -> bool:
+    """Whether this browser signed in to ``user``'s account before: "a device seen before".
+
+    It is if it presents a trusted-device cookie validly signed for the account's current
+    address, which only a browser that signed in as that address was given (``remember``)
+    and which lasts ``TRUSTED_DEVICE_LIFETIME``. Anything else is a new device: a browser
+    without the cookie (another one, a private window, cookies cleared), one whose cookie
+    names another address (the account's address changed since), and any client that
+    keeps no cookies (an API client's sign-in). Wrong codes typed on the device, which end
+    its *trust* for budgets (``vouched_device``), do not make it new: it was seen all the
+    same. The check is an HMAC over the cookie, no query and no Redis command.
+    """
+    if request is None or not request.COOKIES.get(device_cookie_name()):
+        return False
+    try:
+        email = normalize_email(getattr(user, user.get_email_field_name()) or "")
+    except ValidationError:
+        return False
+    return signed_device(request, email) is not None
 
 
 def remember(request: HttpRequest, email: str) -> None:

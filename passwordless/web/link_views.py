@@ -18,8 +18,10 @@ from ..conf import app_settings
 from ..devices import describe_user_agent
 from ..errors import SignInError
 from ..forms import CodeForm
+from ..models import LoginRequest
 from ..services import verification
 from ..services.sessions import SESSION_LINK_KEY
+from . import email_views
 from .pages import protected, redirect_signed_in, render_page
 
 __all__ = ["LinkConfirmView", "LinkView"]
@@ -44,8 +46,13 @@ class LinkView(View):
                 request, "passwordless/link_error.html", {}, error
             )
         else:
-            request.session[SESSION_LINK_KEY] = preview.token_hash
-            response = redirect("passwordless:link-confirm")
+            if preview.login_request.purpose == LoginRequest.Purpose.CHANGE_EMAIL:
+                # A new address's link: its own page, which confirms it only in the
+                # session that asked (``email_views.EmailLinkView``).
+                response = email_views.link_opened(request, preview.token_hash)
+            else:
+                request.session[SESSION_LINK_KEY] = preview.token_hash
+                response = redirect("passwordless:link-confirm")
         response["Referrer-Policy"] = "no-referrer"
         return response
 
