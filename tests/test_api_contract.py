@@ -6,17 +6,20 @@ status without a scenario fails the test, so the document cannot drift.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
+from django.core import mail
 
 from passwordless.api.openapi import openapi_document
 from passwordless.models import LoginRequest
 from tests.api_client import ApiClient
 from tests.attacker import Browser
-from tests.conftest import Delivered, FrozenClock
+from tests.conftest import CODE_RE, Delivered, FrozenClock
+from tests.webauthn_authenticator import SoftAuthenticator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -232,9 +235,404 @@ SCENARIOS: dict[tuple[str, str, int], Scenario] = {
 }
 
 
+# Step-up (re-authentication): a token client's session, its step-up request and code.
+_SEND, _VERIFY = "/api/auth/reauthenticate/send", "/api/auth/reauthenticate/verify"
+
+
+def _bearer(w: World) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_signed_in(w)['access']}"}
+
+
+def _stepping_up(w: World) -> tuple[dict[str, str], str, str]:
+    """A signed-in token client that asked for a step-up code: its header, the request id
+    and the code mailed to it (a code only, no link)."""
+    w.settings.PASSWORDLESS_SEND_RATES_PER_EMAIL = "10/m"
+    bearer = _bearer(w)
+    request_id = w.api().post(_SEND, None, bearer).json()["request_id"]
+    message = mail.outbox[-1]
+    match = CODE_RE.search(str(message.body))
+    assert match and "confirm it's you" in message.subject, message.subject
+    return bearer, request_id, match.group(1)
+
+
+def _prove(
+    w: World, before: Callable[[dict[str, str], str, str], object] | None = None, code: str = ""
+) -> requests.Response:
+    """Verify a step-up code (``code``, or else the right one), after ``before``."""
+    bearer, request_id, right = _stepping_up(w)
+    if before is not None:
+        before(bearer, request_id, right)
+    return w.api().post(_VERIFY, {"request_id": request_id, "code": code or right}, bearer)
+
+
+def _wrong_codes(w: World, bearer: dict[str, str], request_id: str, right: str) -> None:
+    wrong = "000000" if right != "000000" else "111111"
+    for _ in range(5):
+        w.api().post(_VERIFY, {"request_id": request_id, "code": wrong}, bearer)
+
+
+def _expired_step_up(w: World) -> requests.Response:
+    w.settings.PASSWORDLESS_ACCESS_TOKEN_LIFETIME = 900  # still signed in after 10 minutes
+    return _prove(w, lambda *_: w.clock.advance(seconds=601))
+
+
+def _limit_verify(w: World, bearer: dict[str, str], request_id: str, right: str) -> None:
+    w.limit("PASSWORDLESS_VERIFY_RATES_PER_IP")
+    w.api().post(_VERIFY, {"request_id": request_id, "code": "000000"}, bearer)
+
+
+def _send_broken(w: World) -> requests.Response:
+    bearer = _bearer(w)
+    w.break_cache()
+    return w.api().post(_SEND, None, bearer)
+
+
+def _stale_end_others(w: World) -> requests.Response:
+    w.settings.PASSWORDLESS_ACCESS_TOKEN_LIFETIME = 900  # the token outlives the proof
+    bearer = _bearer(w)
+    w.clock.advance(minutes=6)  # past the window of the sign-in's proof
+    return w.api().delete("/api/auth/sessions", bearer)
+
+
+STEP_UP_SCENARIOS: dict[tuple[str, str, int], Scenario] = {
+    ("post", _SEND, 202): lambda w: w.api().post(_SEND, None, _stepping_up(w)[0]),  # again
+    ("post", _SEND, 401): lambda w: w.api().post(_SEND),
+    # The sign-in just used the address's one email a minute.
+    ("post", _SEND, 429): lambda w: w.api().post(_SEND, None, _bearer(w)),
+    ("post", _SEND, 503): _send_broken,
+    ("post", _VERIFY, 200): lambda w: _prove(w),
+    ("post", _VERIFY, 400): lambda w: _prove(w, code="12"),
+    ("post", _VERIFY, 401): lambda w: w.api().post(_VERIFY, {"request_id": "x", "code": "1"}),
+    ("post", _VERIFY, 404): lambda w: w.api().post(
+        _VERIFY, {"request_id": "unknown", "code": "123456"}, _bearer(w)
+    ),
+    ("post", _VERIFY, 409): lambda w: _prove(
+        w, lambda b, r, c: w.api().post(_VERIFY, {"request_id": r, "code": c}, b)
+    ),
+    ("post", _VERIFY, 410): _expired_step_up,
+    ("post", _VERIFY, 423): lambda w: _prove(w, lambda *a: _wrong_codes(w, *a)),
+    ("post", _VERIFY, 429): lambda w: _prove(w, lambda *a: _limit_verify(w, *a)),
+    ("post", _VERIFY, 503): lambda w: _prove(w, lambda *_: w.break_cache()),
+    ("delete", "/api/auth/sessions", 200): lambda w: w.api().delete(
+        "/api/auth/sessions", _bearer(w)
+    ),
+    ("delete", "/api/auth/sessions", 401): lambda w: w.api().delete("/api/auth/sessions"),
+    ("delete", "/api/auth/sessions", 403): _stale_end_others,
+}
+SCENARIOS.update(STEP_UP_SCENARIOS)
+
+
+# Passkeys: a token client's passkeys, made and used by the software authenticator (real
+# P-256 signatures, for the live server's rp id: the host of ``site``, "localhost").
+_PASSKEYS = "/api/auth/passkeys"
+_REGISTER, _AUTH, _REAUTH = (f"{_PASSKEYS}/{kind}" for kind in ("register", "auth", "reauth"))
+
+
+def _begun(w: World, path: str, bearer: dict[str, str] | None = None) -> dict[str, Any]:
+    """A ceremony's challenge id and options (a jwt client's, without a bearer)."""
+    begun = w.api().post(f"{path}/begin", None if bearer else {"mode": "jwt"}, bearer)
+    assert begun.status_code == 200, begun.text
+    body: dict[str, Any] = begun.json()
+    return body
+
+
+def _register(
+    w: World, bearer: dict[str, str], key: SoftAuthenticator, **tamper: Any
+) -> requests.Response:
+    begun = _begun(w, _REGISTER, bearer)
+    answer = key.register(begun["options"], **tamper)
+    body = {"challenge_id": begun["challenge_id"], "credential": answer, "name": "Contract key"}
+    return w.api().post(f"{_REGISTER}/finish", body, bearer)
+
+
+def _with_passkey(w: World) -> tuple[dict[str, str], SoftAuthenticator, str]:
+    """A token client signed in by email that just added a passkey: its header, the
+    authenticator holding the passkey, and the passkey's id."""
+    bearer, key = _bearer(w), SoftAuthenticator(origin=w.site)
+    added = _register(w, bearer, key)
+    assert added.status_code == 201, added.text
+    return bearer, key, str(added.json()["passkey"]["id"])
+
+
+def _answered(
+    w: World,
+    path: str,
+    bearer: dict[str, str] | None,
+    key: SoftAuthenticator | None = None,
+    before: Callable[[], object] | None = None,
+    times: int = 1,
+) -> requests.Response:
+    """Begin a sign-in (``bearer`` None) or step-up ceremony, and finish it ``times`` times
+    with the same answer (``key``'s assertion, or an empty credential), after ``before``."""
+    begun = _begun(w, path, bearer)
+    answer = key.assert_(begun["options"]) if key else {}
+    body: dict[str, Any] = {"challenge_id": begun["challenge_id"], "credential": answer}
+    if bearer is None:
+        body["mode"] = "jwt"
+    if before is not None:
+        before()
+    for _ in range(times - 1):
+        w.api().post(f"{path}/finish", body, bearer)
+    return w.api().post(f"{path}/finish", body, bearer)
+
+
+def _unknown_challenge(w: World, path: str, bearer: dict[str, str] | None) -> requests.Response:
+    body = {"challenge_id": "unknown", "credential": {}, "mode": "jwt"}
+    if bearer:
+        del body["mode"]
+    return w.api().post(f"{path}/finish", body, bearer)
+
+
+def _passkeys_off(w: World, path: str, bearer: dict[str, str] | None) -> requests.Response:
+    w.settings.PASSWORDLESS_PASSKEYS = False
+    return w.api().post(f"{path}/begin", None if bearer else {"mode": "jwt"}, bearer)
+
+
+def _begin_limited(w: World, path: str, bearer: dict[str, str] | None) -> requests.Response:
+    """Each begin writes a challenge: counted as a waiting page's polls."""
+    w.limit("PASSWORDLESS_POLL_RATES_PER_IP")
+    body = None if bearer else {"mode": "jwt"}
+    return _twice(lambda: w.api().post(f"{path}/begin", body, bearer))
+
+
+def _begin_broken(w: World, path: str, bearer: dict[str, str] | None) -> requests.Response:
+    w.break_cache()
+    return w.api().post(f"{path}/begin", None if bearer else {"mode": "jwt"}, bearer)
+
+
+def _finish_limited(w: World, path: str, bearer: dict[str, str] | None) -> requests.Response:
+    """An answer counts as a code or a link submitted."""
+    w.limit("PASSWORDLESS_VERIFY_RATES_PER_IP")
+    return _twice(lambda: _unknown_challenge(w, path, bearer))
+
+
+def _finish_broken(w: World, path: str, bearer: dict[str, str] | None) -> requests.Response:
+    w.break_cache()
+    return _unknown_challenge(w, path, bearer)
+
+
+def _outlasting(w: World) -> None:
+    """Tokens, and the sign-in's proof, that outlast a challenge's 5 minutes (set before
+    the sign-in: a token's lifetime is fixed when it is issued)."""
+    w.settings.PASSWORDLESS_ACCESS_TOKEN_LIFETIME = 900
+    w.settings.PASSWORDLESS_REAUTHENTICATION_TIMEOUT = 900
+
+
+def _late(w: World) -> None:
+    w.clock.advance(minutes=5, seconds=1)
+
+
+def _registered_late(w: World) -> requests.Response:
+    _outlasting(w)
+    bearer = _bearer(w)
+    begun = _begun(w, _REGISTER, bearer)
+    answer = SoftAuthenticator(origin=w.site).register(begun["options"])
+    _late(w)
+    body = {"challenge_id": begun["challenge_id"], "credential": answer}
+    return w.api().post(f"{_REGISTER}/finish", body, bearer)
+
+
+def _registered_twice(w: World) -> requests.Response:
+    bearer = _bearer(w)
+    begun = _begun(w, _REGISTER, bearer)
+    answer = SoftAuthenticator(origin=w.site).register(begun["options"])
+    body = {"challenge_id": begun["challenge_id"], "credential": answer}
+    return _twice(lambda: w.api().post(f"{_REGISTER}/finish", body, bearer))
+
+
+def _stepped_up_late(w: World) -> requests.Response:
+    _outlasting(w)
+    bearer, key, _ = _with_passkey(w)
+    return _answered(w, _REAUTH, bearer, key, before=lambda: _late(w))
+
+
+def _renamed(w: World, name: str) -> requests.Response:
+    bearer, _, passkey_id = _with_passkey(w)
+    return w.api().post(f"{_PASSKEYS}/{passkey_id}", {"name": name}, bearer)
+
+
+def _removed(w: World, stale: bool = False) -> requests.Response:
+    if stale:
+        w.settings.PASSWORDLESS_ACCESS_TOKEN_LIFETIME = 900  # the token outlives the proof
+    bearer, _, passkey_id = _with_passkey(w)
+    if stale:
+        w.clock.advance(minutes=6)  # past the window of the sign-in's proof
+    return w.api().delete(f"{_PASSKEYS}/{passkey_id}", bearer)
+
+
+def _ceremony_scenarios(path: str, signed_in: bool) -> dict[tuple[str, str, int], Scenario]:
+    """What the three ceremonies answer alike: begin off, limited or broken; a finish of an
+    unknown, spent or expired challenge, limited or broken; and 401 for a step-up's or a
+    registration's without a bearer."""
+
+    def bearer(w: World) -> dict[str, str] | None:
+        return _bearer(w) if signed_in else None
+
+    def with_key(w: World) -> dict[str, str] | None:
+        # A step-up's begin needs a passkey to list; the others none.
+        return _with_passkey(w)[0] if path == _REAUTH else bearer(w)
+
+    scenarios: dict[tuple[str, str, int], Scenario] = {
+        ("post", f"{path}/begin", 404): lambda w: _passkeys_off(w, path, with_key(w)),
+        ("post", f"{path}/begin", 429): lambda w: _begin_limited(w, path, with_key(w)),
+        ("post", f"{path}/begin", 503): lambda w: _begin_broken(w, path, with_key(w)),
+        ("post", f"{path}/finish", 404): lambda w: _unknown_challenge(w, path, bearer(w)),
+        ("post", f"{path}/finish", 429): lambda w: _finish_limited(w, path, bearer(w)),
+        ("post", f"{path}/finish", 503): lambda w: _finish_broken(w, path, bearer(w)),
+    }
+    if signed_in:
+        scenarios[("post", f"{path}/begin", 401)] = lambda w: w.api().post(f"{path}/begin")
+        scenarios[("post", f"{path}/finish", 401)] = lambda w: w.api().post(
+            f"{path}/finish", {"challenge_id": "x", "credential": {}}
+        )
+    return scenarios
+
+
+PASSKEY_SCENARIOS: dict[tuple[str, str, int], Scenario] = {
+    **_ceremony_scenarios(_REGISTER, signed_in=True),
+    **_ceremony_scenarios(_AUTH, signed_in=False),
+    **_ceremony_scenarios(_REAUTH, signed_in=True),
+    ("get", _PASSKEYS, 200): lambda w: w.api().get(_PASSKEYS, _with_passkey(w)[0]),
+    ("get", _PASSKEYS, 401): lambda w: w.api().get(_PASSKEYS),
+    # Adding one.
+    ("post", f"{_REGISTER}/begin", 200): lambda w: w.api().post(
+        f"{_REGISTER}/begin", None, _bearer(w)
+    ),
+    ("post", f"{_REGISTER}/finish", 201): lambda w: _register(
+        w, _bearer(w), SoftAuthenticator(origin=w.site)
+    ),
+    ("post", f"{_REGISTER}/finish", 400): lambda w: _register(
+        w, _bearer(w), SoftAuthenticator(origin=w.site), origin="http://evil.test"
+    ),
+    ("post", f"{_REGISTER}/finish", 409): _registered_twice,
+    ("post", f"{_REGISTER}/finish", 410): _registered_late,
+    # Signing in with one: the spent and the late challenge need no passkey.
+    ("post", f"{_AUTH}/begin", 200): lambda w: w.api().post(f"{_AUTH}/begin", {"mode": "jwt"}),
+    ("post", f"{_AUTH}/finish", 200): lambda w: _answered(w, _AUTH, None, _with_passkey(w)[1]),
+    ("post", f"{_AUTH}/finish", 409): lambda w: _answered(w, _AUTH, None, times=2),
+    ("post", f"{_AUTH}/finish", 410): lambda w: _answered(w, _AUTH, None, before=lambda: _late(w)),
+    # Stepping up with one.
+    ("post", f"{_REAUTH}/begin", 200): lambda w: w.api().post(
+        f"{_REAUTH}/begin", None, _with_passkey(w)[0]
+    ),
+    ("post", f"{_REAUTH}/begin", 400): lambda w: w.api().post(  # no passkey yet
+        f"{_REAUTH}/begin", None, _bearer(w)
+    ),
+    ("post", f"{_REAUTH}/finish", 200): lambda w: _answered(w, _REAUTH, *_with_passkey(w)[:2]),
+    ("post", f"{_REAUTH}/finish", 400): lambda w: w.api().post(
+        f"{_REAUTH}/finish", {"challenge_id": "x", "credential": "not an object"}, _bearer(w)
+    ),
+    ("post", f"{_REAUTH}/finish", 409): lambda w: _answered(
+        w, _REAUTH, *_with_passkey(w)[:2], times=2
+    ),
+    ("post", f"{_REAUTH}/finish", 410): _stepped_up_late,
+    # Renaming and removing one.
+    ("post", f"{_PASSKEYS}/{{passkey_id}}", 200): lambda w: _renamed(w, "Laptop"),
+    ("post", f"{_PASSKEYS}/{{passkey_id}}", 400): lambda w: _renamed(w, "   "),
+    ("post", f"{_PASSKEYS}/{{passkey_id}}", 401): lambda w: w.api().post(
+        f"{_PASSKEYS}/1", {"name": "Laptop"}
+    ),
+    ("post", f"{_PASSKEYS}/{{passkey_id}}", 404): lambda w: w.api().post(
+        f"{_PASSKEYS}/999999", {"name": "Laptop"}, _bearer(w)
+    ),
+    ("delete", f"{_PASSKEYS}/{{passkey_id}}", 204): lambda w: _removed(w),
+    ("delete", f"{_PASSKEYS}/{{passkey_id}}", 401): lambda w: w.api().delete(f"{_PASSKEYS}/1"),
+    ("delete", f"{_PASSKEYS}/{{passkey_id}}", 403): lambda w: _removed(w, stale=True),
+    ("delete", f"{_PASSKEYS}/{{passkey_id}}", 404): lambda w: w.api().delete(
+        f"{_PASSKEYS}/999999", _bearer(w)
+    ),
+}
+SCENARIOS.update(PASSKEY_SCENARIOS)
+
+
+# Changing the email address: a token client asks, and confirms with the code mailed to
+# the new address.
+_CHANGE, _CONFIRM = "/api/auth/email/change", "/api/auth/email/change/verify"
+
+
+def _new_address(w: World) -> str:
+    w.count += 1
+    return f"changed{w.count}@example.org"
+
+
+def _changing(w: World) -> tuple[dict[str, str], str, str]:
+    """A signed-in token client that asked to change its address: its header, the request
+    id and the code mailed to the new address."""
+    bearer, new = _bearer(w), _new_address(w)
+    asked = w.api().post(_CHANGE, {"email": new}, bearer)
+    assert asked.status_code == 202, asked.text
+    (message,) = [m for m in mail.outbox if new in m.to]
+    match = CODE_RE.search(str(message.body))
+    assert match, message.body
+    return bearer, asked.json()["request_id"], match.group(1)
+
+
+def _confirm(
+    w: World, before: Callable[[dict[str, str], str, str], object] | None = None, code: str = ""
+) -> requests.Response:
+    """Confirm an address change with ``code`` (or else the right one), after ``before``."""
+    bearer, request_id, right = _changing(w)
+    if before is not None:
+        before(bearer, request_id, right)
+    return w.api().post(_CONFIRM, {"request_id": request_id, "code": code or right}, bearer)
+
+
+def _wrong_change_codes(w: World, bearer: dict[str, str], request_id: str, right: str) -> None:
+    wrong = "000000" if right != "000000" else "111111"
+    for _ in range(5):
+        w.api().post(_CONFIRM, {"request_id": request_id, "code": wrong}, bearer)
+
+
+def _change_limited(w: World, bearer: dict[str, str], request_id: str, right: str) -> None:
+    w.limit("PASSWORDLESS_VERIFY_RATES_PER_IP")
+    w.api().post(_CONFIRM, {"request_id": request_id, "code": "000000"}, bearer)
+
+
+def _expired_change(w: World) -> requests.Response:
+    w.settings.PASSWORDLESS_ACCESS_TOKEN_LIFETIME = 900  # still signed in after 10 minutes
+    return _confirm(w, lambda *_: w.clock.advance(seconds=601))
+
+
+def _change_twice(w: World) -> requests.Response:
+    """The new address's one email a minute: asking again for it is too soon."""
+    bearer, new = _bearer(w), _new_address(w)
+    return _twice(lambda: w.api().post(_CHANGE, {"email": new}, bearer))
+
+
+def _change_broken(w: World) -> requests.Response:
+    bearer = _bearer(w)
+    w.break_cache()
+    return w.api().post(_CHANGE, {"email": _new_address(w)}, bearer)
+
+
+EMAIL_CHANGE_SCENARIOS: dict[tuple[str, str, int], Scenario] = {
+    ("post", _CHANGE, 202): lambda w: w.api().post(
+        _CHANGE, {"email": _new_address(w)}, _bearer(w)
+    ),
+    ("post", _CHANGE, 400): lambda w: w.api().post(_CHANGE, {"email": "nope"}, _bearer(w)),
+    ("post", _CHANGE, 401): lambda w: w.api().post(_CHANGE, {"email": "new@example.org"}),
+    ("post", _CHANGE, 429): _change_twice,
+    ("post", _CHANGE, 503): _change_broken,
+    ("post", _CONFIRM, 200): lambda w: _confirm(w),
+    ("post", _CONFIRM, 400): lambda w: _confirm(w, code="12"),
+    ("post", _CONFIRM, 401): lambda w: w.api().post(_CONFIRM, {"request_id": "x", "code": "1"}),
+    ("post", _CONFIRM, 404): lambda w: w.api().post(
+        _CONFIRM, {"request_id": "unknown", "code": "123456"}, _bearer(w)
+    ),
+    ("post", _CONFIRM, 409): lambda w: _confirm(
+        w, lambda b, r, c: w.api().post(_CONFIRM, {"request_id": r, "code": c}, b)
+    ),
+    ("post", _CONFIRM, 410): _expired_change,
+    ("post", _CONFIRM, 423): lambda w: _confirm(w, lambda *a: _wrong_change_codes(w, *a)),
+    ("post", _CONFIRM, 429): lambda w: _confirm(w, lambda *a: _change_limited(w, *a)),
+    ("post", _CONFIRM, 503): lambda w: _confirm(w, lambda *_: w.break_cache()),
+}
+SCENARIOS.update(EMAIL_CHANGE_SCENARIOS)
+
+
 def _generic(method: str, path: str, status: int) -> Scenario | None:
     """Statuses every route of a kind gives the same way."""
-    concrete = path.replace("{request_id}", "unknown").replace("{session_id}", "unknown")
+    concrete = re.sub(r"\{(request_id|session_id|passkey_id)\}", "unknown", path)
     body = {"email": "x@example.org", "request_id": "x", "code": "123456", "token": "x"}
     limits = {
         "/api/auth/verify/code": "PASSWORDLESS_VERIFY_RATES_PER_IP",

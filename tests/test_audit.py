@@ -20,9 +20,10 @@ from django.core.mail.backends.locmem import EmailBackend
 from passwordless.models import AuthEvent
 from tests.api_client import ApiClient
 from tests.attacker import Browser
-from tests.conftest import Delivered, RateLimitClock
+from tests.conftest import CODE_RE, Delivered, RateLimitClock
 from tests.dumps import database_dump, redis_dump
 from tests.helpers import wrong_code
+from tests.webauthn_authenticator import SoftAuthenticator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,6 +93,21 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     request_id = api.send("dave@example.org").json()["request_id"]
     fifth = mailbox("dave@example.org")
     pair = api.verify_code(request_id, fifth.code).json()
+    # Dave adds a passkey (his sign-in is a fresh step-up), signs in with it, removes it.
+    key = SoftAuthenticator(origin=site)
+    bearer = {"Authorization": f"Bearer {pair['access']}"}
+    begun = api.post("/api/auth/passkeys/register/begin", None, bearer).json()
+    answer = {"challenge_id": begun["challenge_id"], "credential": key.register(begun["options"])}
+    added = api.post("/api/auth/passkeys/register/finish", answer, bearer)
+    assert added.status_code == 201, added.text  # passkey added
+    begun = api.post("/api/auth/passkeys/auth/begin", {"mode": "jwt"}).json()
+    answer = {"challenge_id": begun["challenge_id"], "credential": key.assert_(begun["options"])}
+    by_passkey = api.post("/api/auth/passkeys/auth/finish", {**answer, "mode": "jwt"}).json()
+    removed = api.delete(
+        f"/api/auth/passkeys/{added.json()['passkey']['id']}",
+        {"Authorization": f"Bearer {by_passkey['access']}"},  # signed in (passkey)
+    )
+    assert removed.status_code == 204, removed.text  # passkey removed
     rotated = api.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}).json()
     api.post("/api/auth/token/refresh", {"refresh": rotated["refresh"]})
     replay = api.post("/api/auth/token/refresh", {"refresh": pair["refresh"]})
@@ -111,6 +127,7 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     assert event.login_request is not None
     assert event.login_request.status == "locked"
     assert AuthEvent.objects.filter(kind="signed_in", method="link").count() == 1
+    assert AuthEvent.objects.filter(kind="signed_in", method="passkey").count() == 1
     reasons = set(AuthEvent.objects.filter(kind="failed").values_list("reason", flat=True))
     assert reasons == {"code_invalid", "request_locked"}
     audit_records = [r for r in caplog.records if r.name == "passwordless.audit"]
@@ -121,6 +138,7 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     assert approval.details["requester"]["ip"] == "127.0.0.0/24"
     delivered = (first, second, third, fourth, fifth)
     secrets = [pair["refresh"], pair["access"], rotated["refresh"], rotated["access"]]
+    secrets += [by_passkey["refresh"], by_passkey["access"]]
     secrets += [d.code for d in delivered]
     secrets += [d.link for d in delivered]
     secrets += [d.link.rstrip("/").rsplit("/", 1)[1] for d in delivered]
@@ -143,4 +161,8 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
                 rf"(?<!\d){re.escape(secret)}(?!\d)" if secret.isdigit() else re.escape(secret)
             )
             assert not re.search(pattern, text), f"a secret reached the {sink}"
-    assert len(mail.outbox) == 5
+    # The five sign-in emails, and Dave's security notices: a passkey added, a new
+    # sign-in (by it), the passkey removed.
+    notices = [m for m in mail.outbox if not CODE_RE.search(str(m.body))]
+    assert len(mail.outbox) - len(notices) == 5
+    assert [m.to for m in notices] == [["dave@example.org"]] * 3, [m.subject for m in notices]

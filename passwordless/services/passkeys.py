@@ -23,6 +23,7 @@ possible clone, with an audit event. Adding and removing need a fresh step-up
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -94,6 +95,8 @@ OFFER_COOKIE = "passwordless_passkey_offer"
 #: The challenge the browser session last asked for (also makes an empty session savable).
 SESSION_CHALLENGE_KEY = "passwordless_passkey_challenge"
 NAME_LENGTH = Passkey._meta.get_field("name").max_length or 64
+#: A credential id as the browser sends it (``toJSON()``: unpadded base64url) and as stored.
+_CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,1400}")
 Purpose = PasskeyChallenge.Purpose
 
 
@@ -466,7 +469,8 @@ def _assertion_options(
 
 def _locked_passkey(data: dict[str, Any], owner_id: int | str | None) -> Passkey:
     credential_id = data.get("id")
-    if not isinstance(credential_id, str) or not 0 < len(credential_id) <= 1400:
+    # Base64url, as stored: a NUL or a lone surrogate would fail in the database's query.
+    if not isinstance(credential_id, str) or not _CREDENTIAL_ID.fullmatch(credential_id):
         raise SignInError("passkey_invalid")
     rows = Passkey.objects.select_for_update(of=("self",)).select_related("user")
     if owner_id is not None:
