@@ -18,6 +18,13 @@ from tests.browser.support import AXE, INSTALL_AXE, SCREENS, SCREENSHOT_KINDS, s
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "screenshots"
+#: Browser tests of single features that save their own pages' screenshots when
+#: ``SCREENSHOTS_DIR`` is set (passkeys, step-up, the address change, the emails).
+FEATURE_TESTS = [
+    "tests/test_browser_passkeys.py",
+    "tests/test_browser_reauthentication.py",
+    "tests/test_browser_email_change.py",
+]
 
 
 def index() -> str:
@@ -38,6 +45,15 @@ def index() -> str:
             f"[{name}]({name})" for name in (screenshot_name(k, screen) for k in SCREENSHOT_KINDS)
         )
         lines.append(f"| {description} | {files} |")
+    listed = {screenshot_name(k, s) for k in SCREENSHOT_KINDS for s in SCREENS}
+    others = sorted(p.name for p in OUT.glob("*.png") if p.name not in listed)
+    if others:
+        lines += [
+            "",
+            "Saved by the feature tests (" + ", ".join(f"`{t}`" for t in FEATURE_TESTS) + "):",
+            "",
+            *(f"- [{name}]({name})" for name in others),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -51,6 +67,7 @@ def main() -> int:
     tests = [
         f"tests/test_browser.py::test_every_page_passes_axe[{k.name}]" for k in SCREENSHOT_KINDS
     ]
+    tests += [t for t in FEATURE_TESTS if (ROOT / t).is_file()]
     status = subprocess.call(
         [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider"],
         cwd=ROOT,
