@@ -29,11 +29,11 @@ __all__ = ["RedactLinkTokens", "RedactSecrets", "redact"]
 #: ``next`` parameter), up to the next delimiter: whatever was typed there, a live
 #: token, one with a stray character, or one cut short. Too much redacted costs nothing.
 _SECRET_SEGMENT = re.compile(
-    r"((?:/|%2f)(?:link|requests)(?:/|%2f))[^/?#&\s\"'<>\\]+", re.IGNORECASE
+    r"((?:/|%2f)(?:link|requests|undo)(?:/|%2f))[^/?#&\s\"'<>\\]+", re.IGNORECASE
 )
 _REDACTED = r"\1[redacted]"
 #: The secret-bearing URLs of the app, reversed with a placeholder for the secret.
-_SECRET_URLS = ("passwordless:link", "passwordless-api:request")
+_SECRET_URLS = ("passwordless:link", "passwordless:email-undo", "passwordless-api:request")
 _PLACEHOLDER = "0redacted0"
 _mounted: dict[str, re.Pattern[str] | None] = {}
 _resolving = threading.local()

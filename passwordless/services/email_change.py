@@ -35,7 +35,7 @@ from ..adapter import get_adapter
 from ..addresses import MAX_INPUT_LENGTH, normalize_email
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import EmailChange, LoginRequest, UserSession
+from ..models import EmailChange, LoginRequest, Passkey, UserSession
 from . import reauthentication
 from .accounts import end_sign_ins, own_change
 from .revocation import end_all_sessions
@@ -242,6 +242,16 @@ def undo(token_hash: str, *, request: HttpRequest | None) -> EmailChange:
         # already (put back by an admin, say), the undo still ends what the change began.
         end_sign_ins(user, {change.new_email, change.old_email})
         end_all_sessions(user, "email_change_undone")
+        # Whatever was changed after this one was done from the account while it was not
+        # its owner's: a later change's undo link (mailed to an address of the taker's)
+        # must not put their address back, and no passkey added since may stay.
+        EmailChange.objects.filter(
+            user_id=user.pk, confirmed_at__gte=change.confirmed_at, undone_at=None
+        ).exclude(pk=change.pk).update(undo_token_hash="", undo_expires_at=now)
+        since = change.confirmation.session.created_at if change.confirmation.session else None
+        Passkey.objects.filter(
+            user_id=user.pk, created_at__gte=min(filter(None, (since, change.created_at)))
+        ).delete()
     signals.email_change_undone.send(EmailChange, email_change=change, request=request)
     logger.info("email change undone: user=%s change=%s", change.user_id, change.pk)
     return change

@@ -124,9 +124,15 @@ class PasskeySignIn:
 def relying_party() -> tuple[str, str]:
     """The rp id (``SITE_URL``'s host) and the one accepted origin (scheme, host, port)."""
     parts = urlsplit(app_settings.SITE_URL or "")
-    if not parts.hostname:
+    host = parts.hostname
+    if not host:
         raise SignInError("passkeys_off")
-    return parts.hostname, f"{parts.scheme}://{parts.netloc}"
+    # As a browser serializes its origin: lowercase, no userinfo, no default port.
+    port = parts.port
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme):
+        netloc = f"{netloc}:{port}"
+    return host, f"{parts.scheme}://{netloc}"
 
 
 def user_handle(user: AbstractBaseUser) -> bytes:
@@ -584,4 +590,6 @@ def _credential_dict(credential: object) -> dict[str, Any]:
 
 
 def _clean_name(name: str) -> str:
-    return " ".join(str(name or "").split())[:NAME_LENGTH]
+    # Control characters (a NUL, which PostgreSQL refuses in text) are no part of a name.
+    text = "".join(ch for ch in str(name or "") if ch.isprintable() or ch.isspace())
+    return " ".join(text.split())[:NAME_LENGTH]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from .. import services
 from ..conf import app_settings
@@ -29,11 +29,16 @@ class StaffPasskeyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: object, args: object, kwargs: object
+    ) -> HttpResponseBase | None:
         if app_settings.PASSKEYS_REQUIRED_FOR_STAFF and _refused(request):
             query = urlencode({"next": request.get_full_path()})
             url = reverse("passwordless:passkey-staff")
             return HttpResponseRedirect(f"{url}?{query}")
-        return self.get_response(request)
+        return None
 
 
 def _refused(request: HttpRequest) -> bool:
@@ -43,16 +48,16 @@ def _refused(request: HttpRequest) -> bool:
     return not passkeys.staff_may_enter(request, services.current_session(request))
 
 
+def _gated(request: HttpRequest) -> bool:
+    """A page of any ``AdminSite`` (they share the ``admin`` application namespace, as
+    ``AdminReauthenticationMiddleware`` finds them), other than signing in and out."""
+    match = request.resolver_match
+    return match is not None and match.app_name == "admin" and match.url_name not in EXEMPT
+
+
+EXEMPT = frozenset({"login", "logout"})
+
+
 def _staff(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated and getattr(user, "is_staff", False))
-
-
-def _gated(request: HttpRequest) -> bool:
-    """An admin page, other than signing in and out."""
-    try:
-        admin = reverse("admin:index")
-        open_paths = (reverse("admin:login"), reverse("admin:logout"))
-    except NoReverseMatch:
-        return False
-    return request.path.startswith(admin) and not request.path.startswith(open_paths)
