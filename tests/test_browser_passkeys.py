@@ -1,7 +1,8 @@
 """Passkeys in a real headless Chromium, with its virtual authenticator (the CDP ``WebAuthn``
 domain): a person signs in by email, adds a passkey from the offer and from the passkeys
 page, signs out, signs in with it through the button and through the autofill
-(conditional UI), steps up with it before removing it, and removes it.
+(conditional UI), steps up with it before removing it, and removes it; and steps up with it
+before ending the session of another device.
 
 WebAuthn needs a secure context and a relying party id that is a host name, never an IP
 address: the live server is opened as ``http://localhost:PORT`` (``site``), which is both.
@@ -179,3 +180,58 @@ def test_without_javascript_the_button_says_why(tabs: Tabs, site: str) -> None: 
     page.goto(f"{site}/auth/login/")
     expect(page.get_by_text("Passkeys need JavaScript")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_disabled()
+
+
+def test_a_step_up_by_passkey_before_ending_another_session(
+    tabs: Tabs,  # noqa: F811
+    site: str,
+    rate_clock: RateLimitClock,
+    frozen_clock: FrozenClock,
+    settings: Any,
+) -> None:
+    settings.PASSWORDLESS_SEND_RATES_PER_EMAIL = "10/m"  # two sign-ins by email
+    laptop = tabs.open("desktop")
+    _with_authenticator(laptop)
+    _sign_in_by_email(laptop, site)
+    offer = laptop.get_by_role("complementary", name="Sign in faster next time?")
+    offer.get_by_role("button", name="Add a passkey").click()
+    expect(laptop.get_by_text("Added the passkey")).to_be_visible()
+    assert Passkey.objects.get().user.email == EMAIL
+    current = UserSession.objects.get(ended_at=None)
+
+    phone = tabs.open("phone")  # its own cookies, no authenticator: the other session
+    _sign_in_by_email(phone, site)
+    assert UserSession.objects.filter(ended_at=None).count() == 2
+
+    # Minutes later, the laptop's sign-in (and the passkey it added) no longer count.
+    frozen_clock.advance(minutes=6)
+    laptop.goto(f"{site}/auth/sessions/")
+    expect(laptop.locator("li.session")).to_have_count(2)
+    other = laptop.locator("li.session").filter(has_not_text="This device")
+    expect(other).to_contain_text("Chrome on Android")
+    other.get_by_role("button", name="End").click()
+    laptop.wait_for_url(f"{site}/auth/reauthenticate/?next=%2Fauth%2Fsessions%2F")
+    expect(laptop.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+    expect(laptop.get_by_text("Nothing was changed yet")).to_be_visible()
+    expect(laptop.get_by_role("button", name="Email me a code")).to_be_visible()
+    assert UserSession.objects.filter(ended_at=None).count() == 2  # nothing ended
+    mails = len(mail.outbox)
+
+    # The passkey answers (the virtual authenticator verifies the person); no code is sent.
+    laptop.get_by_role("button", name="Use your passkey").click()
+    laptop.wait_for_url(f"{site}/auth/sessions/")
+    assert len(mail.outbox) == mails
+    expect(laptop.get_by_role("status")).to_have_text("Thanks, that's confirmed.")
+    expect(laptop.locator("li.session")).to_have_count(2)  # the first click was not replayed
+    current.refresh_from_db()
+    assert current.reauthenticated_at is not None
+
+    other.get_by_role("button", name="End").click()
+    expect(laptop.get_by_role("status")).to_have_text("Signed out on Chrome on Android.")
+    expect(laptop.locator("li.session")).to_have_count(1)
+    assert list(UserSession.objects.filter(ended_at=None)) == [current]
+
+    # The phone's next page load finds it signed out.
+    phone.goto(f"{site}/auth/sessions/")
+    assert phone.url.startswith(f"{site}/auth/login/?next=")
+    expect(phone.get_by_label("Email address")).to_be_visible()
