@@ -13,6 +13,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 from config import logs, sentinel
 
@@ -61,6 +62,9 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page's language from Accept-Language (or the django_language cookie), among
+    # LANGUAGES; a sign-in keeps it for its email (docs/customization.md, "Languages").
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -334,6 +338,14 @@ PASSWORDLESS_SEND_RATES_PER_EMAIL = env.str("SEND_RATES_PER_EMAIL", default="1/m
 PASSWORDLESS_SEND_RATES_PER_IP = env.str("SEND_RATES_PER_IP", default="20/h")
 PASSWORDLESS_VERIFY_RATES_PER_IP = env.str("VERIFY_RATES_PER_IP", default="30/5m")
 PASSWORDLESS_SIGNUP_ENABLED = env.bool("PASSWORDLESS_SIGNUP_ENABLED", default=True)
+# issue 18: who may sign up ("open", "invite_only", "closed"; docs/signup.md), and the
+# email form's bot defences: its minimum seconds to submit, and a CAPTCHA ("turnstile" or
+# "hcaptcha", with its keys) when one is set.
+PASSWORDLESS_SIGNUP_POLICY = env.str("SIGNUP_POLICY", default="open")
+PASSWORDLESS_FORM_MIN_SECONDS = env.float("FORM_MIN_SECONDS", default=2)
+PASSWORDLESS_CAPTCHA = env.str("CAPTCHA", default="") or None
+PASSWORDLESS_CAPTCHA_SITE_KEY = env.str("CAPTCHA_SITE_KEY", default="")
+PASSWORDLESS_CAPTCHA_SECRET_KEY = env.str("CAPTCHA_SECRET_KEY", default="")
 
 # Security headers and cookies. With DEBUG off (production) cookies are Secure and
 # __Host- prefixed (no Domain, Path=/, HTTPS only), HSTS is on and http redirects to https.
@@ -370,6 +382,15 @@ CONTENT_SECURITY_POLICY = {
 
 # Internationalisation and static files
 LANGUAGE_CODE = "en-us"
+# The languages pages and mail are offered in: the app ships catalogues for these
+# (passwordless/locale/), the project its own (locale/).
+LANGUAGES = [
+    ("en", _("English")),
+    ("de", _("German")),
+    ("fr", _("French")),
+    ("es", _("Spanish")),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

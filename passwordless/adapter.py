@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import secrets
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -24,12 +25,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
-from . import crypto
+from . import captcha, crypto, signup
 from .addresses import mask_email, normalize_email
+from .client import client_ip
 from .conf import app_settings
 
 if TYPE_CHECKING:
-    from .models import LoginRequest
+    from .models import Invitation, LoginRequest
 
 __all__ = ["DefaultAdapter", "get_adapter"]
 
@@ -71,7 +73,25 @@ class DefaultAdapter:
         return bool(getattr(user, "is_active", True))
 
     def is_signup_open(self, email: str) -> bool:
-        return app_settings.SIGNUP_ENABLED
+        """Whether ``email`` (canonical, with no account) may create one by signing in,
+        without an invitation: ``SIGNUP_POLICY`` ``"open"`` and the domain rules
+        (``passwordless.signup``). Asked by the worker and at completion, never on the
+        request path; override it for a rule of your own (keep it to the address)."""
+        return signup.is_open_to(email)
+
+    def may_sign_up(self, login_request: LoginRequest) -> bool:
+        """Whether the sign-in request of an address with no account may create it:
+        ``is_signup_open``, or the request was started from the link of an invitation of
+        that very address, still usable, and the policy is not ``"closed"``."""
+        invitation = login_request.invitation if login_request.invitation_id else None
+        if (
+            invitation is not None
+            and invitation.email == login_request.email
+            and invitation.is_usable()
+            and signup.accepts_invitations()
+        ):
+            return True
+        return self.is_signup_open(login_request.email)
 
     def create_user(self, email: str) -> AbstractBaseUser:
         """Create the account of a first verified sign-in, with an unusable password."""
@@ -136,17 +156,97 @@ class DefaultAdapter:
 
     def send_templated_email(self, name: str, to: str, context: dict[str, Any]) -> None:
         """One email from ``passwordless/email/<name>_subject.txt``, ``_body.txt`` and
-        ``_body.html``: a project overrides the templates to change the words."""
+        ``_body.html`` (``render_email``), sent: a project overrides the templates to
+        change the words."""
+        self.render_email(name, to, context).send()
+
+    def render_email(self, name: str, to: str, context: dict[str, Any]) -> EmailMultiAlternatives:
+        """The message ``send_templated_email`` sends, rendered in the language active
+        around the call: every email of the app is rendered here.
+
+        The templates get ``context`` over ``email_context``'s values. The subject is one
+        line; a text part with a ``code`` ends with ``origin_bound_code_line``, which
+        only works as its very last line; the headers are ``email_headers``'.
+        """
+        context = {**self.email_context(name, context), **context}
         prefix = f"passwordless/email/{name}"
-        subject = render_to_string(f"{prefix}_subject.txt", context)
+        text = render_to_string(f"{prefix}_body.txt", context).rstrip()
+        line = self.origin_bound_code_line(context.get("code"))
         message = EmailMultiAlternatives(
-            subject=" ".join(subject.split()),
-            body=render_to_string(f"{prefix}_body.txt", context),
+            subject=" ".join(render_to_string(f"{prefix}_subject.txt", context).split()),
+            body=f"{text}\n\n{line}" if line else f"{text}\n",
             from_email=app_settings.FROM_EMAIL,
             to=[to],
+            headers=self.email_headers(name),
         )
         message.attach_alternative(render_to_string(f"{prefix}_body.html", context), "text/html")
-        message.send()
+        return message
+
+    def email_context(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
+        """What every email template gets besides its own context: ``site_name``
+        (``SITE_NAME``), ``site_url``, and ``code_in_subject``: whether the subject shows
+        the mail's ``code`` (``CODE_IN_SUBJECT``)."""
+        return {
+            "site_name": app_settings.SITE_NAME,
+            "site_url": app_settings.SITE_URL,
+            "code_in_subject": app_settings.CODE_IN_SUBJECT and bool(context.get("code")),
+        }
+
+    def origin_bound_code_line(self, code: str | None) -> str:
+        """The last line of a text part holding ``code``: ``@login.example.com #123456``,
+        the origin-bound format (WICG, "Origin-bound one-time codes") by which Safari and
+        Chrome offer the code on that site, and on no other.
+
+        Empty without a code, or when ``SITE_URL`` is not an https origin on the default
+        port: the format has no scheme or port, so the line would name another origin.
+        """
+        parts = urlsplit(app_settings.SITE_URL or "")
+        try:
+            default_port = parts.port in (None, 443)
+        except ValueError:
+            default_port = False
+        host = _ascii_host(parts.hostname) if parts.scheme == "https" and default_port else None
+        if not code or not host or any(ch.isspace() or ch in "#@" for ch in code):
+            return ""
+        return f"@{host} #{code}"
+
+    def email_headers(self, name: str) -> dict[str, str]:
+        """The headers of every email: ``Auto-Submitted: auto-generated`` (RFC 3834: no
+        vacation responder or ticket system answers it), ``X-Auto-Response-Suppress: All``
+        (nor Exchange's out-of-office replies), and a ``Message-ID`` on
+        ``MESSAGE_ID_DOMAIN``."""
+        headers = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+        domain = _ascii_host(app_settings.MESSAGE_ID_DOMAIN)
+        if domain:
+            # Random and nothing else: Django's make_msgid would name the worker machine,
+            # and the standard library's tells the time and the worker's process id.
+            headers["Message-ID"] = f"<{secrets.token_hex(16)}@{domain}>"
+        return headers
+
+    # issue 18, sign-up and bots: the invitation email and the CAPTCHA.
+
+    def send_invitation_email(self, invitation: Invitation, *, link: str) -> None:
+        """Send an invitation (``services.invitations``), in the worker: the templates
+        ``passwordless/email/invitation_*``, to the invited address. They get ``link``,
+        ``email``, ``days`` (how long it works), ``expires_at`` and ``inviter`` (the
+        inviting staff member's full name, or ``""``)."""
+        inviter = invitation.invited_by
+        get_full_name = getattr(inviter, "get_full_name", None)
+        context = {
+            "link": link,
+            "email": invitation.email,
+            "days": max(1, round(app_settings.INVITATION_LIFETIME.total_seconds() / 86400)),
+            "expires_at": invitation.expires_at,
+            "inviter": get_full_name() if callable(get_full_name) else "",
+        }
+        self.send_templated_email("invitation", invitation.email, context)
+
+    def verify_captcha(self, request: HttpRequest | None, answer: str) -> None:
+        """Raise ``SignInError`` (``captcha_failed``, ``captcha_unavailable``) unless the
+        CAPTCHA's answer passes; asked before a sign-in starts, only with ``CAPTCHA`` on.
+        The default asks the provider's verify endpoint (``passwordless.captcha``); a
+        project with another CAPTCHA overrides this (and the widget in ``login.html``)."""
+        captcha.verify(answer, client_ip(request))
 
     # Step-up (re-authentication).
 
@@ -171,6 +271,11 @@ class DefaultAdapter:
 
     # URLs.
 
+    def build_invitation_url(self, token: str) -> str:
+        """An invitation's link, from ``SITE_URL`` like the sign-in link."""
+        path = reverse("passwordless:invitation", kwargs={"token": token})
+        return f"{app_settings.SITE_URL}{path}"
+
     def build_link_url(self, token: str) -> str:
         """The emailed link, always from ``SITE_URL``, never from the request's Host."""
         path = reverse("passwordless:link", kwargs={"token": token})
@@ -193,6 +298,18 @@ class DefaultAdapter:
             return login_request.next_url
         return resolve_url(app_settings.LOGIN_REDIRECT_URL)
 
+    # Languages (issue 18; docs/customization.md, "Languages").
+
+    def get_user_language(self, user: AbstractBaseUser) -> str | None:
+        """The language this account chose on the site, a code of ``settings.LANGUAGES``,
+        or ``None`` when it chose none (the default: the app stores no preference).
+
+        A security notice is written in it (it is for the account's owner, who may not be
+        the one who acted), else in the language of the request that caused it. A sign-in
+        email keeps the language its request was made in, so that it agrees with the page
+        that asked; this is its fallback only when that is unknown. Called in the worker."""
+        return None
+
 
 #: The email templates of each purpose of a request (``send_login_email``).
 _LOGIN_TEMPLATES = {
@@ -200,6 +317,17 @@ _LOGIN_TEMPLATES = {
     "reauthenticate": "reauthenticate",
     "change_email": "change_email",
 }
+
+
+def _ascii_host(host: str | None) -> str | None:
+    """A host name as mail headers and the origin-bound line spell it (IDNA, lower case);
+    ``None`` for none, an IP literal or one that cannot be spelt so."""
+    if not host or ":" in host or "[" in host:
+        return None
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
 
 
 @functools.cache

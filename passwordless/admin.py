@@ -9,18 +9,21 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.translation import gettext, gettext_lazy
 
 from . import clock, services
 from .addresses import mask_email
-from .models import AuthEvent, LoginRequest, UserSession
+from .models import AuthEvent, Invitation, LoginRequest, UserSession
+from .services import invitations
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -72,7 +75,7 @@ class LoginRequestAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description="email", ordering="email")
+    @admin.display(description=gettext_lazy("email"), ordering="email")
     def masked_email(self, obj: LoginRequest) -> str:
         return mask_email(obj.email)
 
@@ -153,14 +156,17 @@ class AuthEventAdmin(ReadOnlyAdmin):
         outbox = LoginRequest.objects.filter(created_at__gte=since)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Sign-in dashboard (last 24 hours)",
+            "title": gettext("Sign-in dashboard (last 24 hours)"),
             "numbers": [
-                ("Sign-ins", counts.get("signed_in", 0)),
-                ("Refused codes and links", counts.get("failed", 0)),
-                ("Requests locked", counts.get("locked", 0)),
-                ("Rate limited", counts.get("rate_limited", 0)),
-                ("Emails failed", outbox.filter(delivery="failed").count()),
-                ("Emails pending", outbox.filter(delivery__in=("pending", "deferred")).count()),
+                (gettext("Sign-ins"), counts.get("signed_in", 0)),
+                (gettext("Refused codes and links"), counts.get("failed", 0)),
+                (gettext("Requests locked"), counts.get("locked", 0)),
+                (gettext("Rate limited"), counts.get("rate_limited", 0)),
+                (gettext("Emails failed"), outbox.filter(delivery="failed").count()),
+                (
+                    gettext("Emails pending"),
+                    outbox.filter(delivery__in=("pending", "deferred")).count(),
+                ),
             ],
             "chart": chart,
             "chart_width": max(len(chart) * 24, 24),
@@ -195,15 +201,19 @@ class UserSessionAdmin(ReadOnlyAdmin):
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
-    @admin.action(description="End the selected sessions", permissions=["end"])
+    @admin.action(description=gettext_lazy("End the selected sessions"), permissions=["end"])
     def end_sessions(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
         rows = skip_privileged(
-            self, request, queryset.filter(ended_at=None), "user__", "session(s) of staff"
+            self, request, queryset.filter(ended_at=None), "user__", gettext("session(s) of staff")
         )
         ended = list(rows.select_related("family", "user"))
         for row in ended:
             services.end_session(row, reason="admin")
-        self.message_user(request, f"Ended {len(ended)} session(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("Ended %(count)d session(s).") % {"count": len(ended)},
+            messages.SUCCESS,
+        )
 
 
 def skip_privileged(
@@ -225,7 +235,8 @@ def skip_privileged(
     if skipped:
         model_admin.message_user(
             request,
-            f"Skipped {skipped} {what}: only a superuser may act on them.",
+            gettext("Skipped %(count)d %(what)s: only a superuser may act on them.")
+            % {"count": skipped, "what": what},
             messages.WARNING,
         )
     return allowed
@@ -239,3 +250,91 @@ def privileged(user_path: str = "") -> Q:
         if flag in names:
             found |= Q(**{f"{user_path}{flag}": True})
     return found
+
+
+# issue 18, sign-up: invitations. Staff add addresses; the worker mails each its link.
+
+
+class InvitationForm(forms.Form):
+    """The addresses to invite, one a line (or separated by commas)."""
+
+    emails = forms.CharField(
+        label=gettext_lazy("Email addresses"),
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 60}),
+        help_text=gettext_lazy(
+            "One a line. Each gets an email with a link that lets that address, and only "
+            "it, create an account."
+        ),
+        max_length=100_000,
+    )
+
+    def addresses(self) -> list[str]:
+        text = self.cleaned_data["emails"].replace(",", "\n")
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Invitations: added from a list of addresses, sent again, withdrawn (deleted). No
+    page shows a token or its hash; the link is only ever in the invitee's email."""
+
+    list_display = ("email", "invited_by", "created_at", "expires_at", "sent_at", "used_at")
+    list_filter = (("used_at", admin.EmptyFieldListFilter), "created_at")
+    search_fields = ("email",)
+    date_hierarchy = "created_at"
+    fields = ("email", "invited_by", "created_at", "expires_at", "sent_at", "used_at")
+    readonly_fields = fields
+    actions = ("send_again",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = InvitationForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            staff: Any = request.user
+            done = invitations.invite(form.addresses(), invited_by=staff, request=request)
+            self._report(request, done)
+            return HttpResponseRedirect(reverse("admin:passwordless_invitation_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Invite people to sign up"),
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/passwordless/invitation/add.html", context)
+
+    def _report(self, request: HttpRequest, done: invitations.Invited) -> None:
+        if done.sent:
+            self.message_user(
+                request,
+                gettext("Sent %(count)d invitation(s).") % {"count": len(done.sent)},
+                messages.SUCCESS,
+            )
+        if done.existing:
+            self.message_user(
+                request,
+                gettext("Already have an account, so not invited: %(emails)s")
+                % {"emails": ", ".join(done.existing)},
+                messages.WARNING,
+            )
+        if done.invalid:
+            self.message_user(
+                request,
+                gettext("Not email addresses, so not invited: %(emails)s")
+                % {"emails": ", ".join(done.invalid)},
+                messages.ERROR,
+            )
+
+    @admin.action(description=gettext_lazy("Send the selected invitations again"))
+    def send_again(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        sent = invitations.send_again(queryset, request=request)
+        self.message_user(
+            request,
+            gettext("Sent %(count)d invitation(s) again, each with a new link.") % {"count": sent},
+            messages.SUCCESS,
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -33,6 +34,20 @@ def _rates(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     return tuple(r.strip() for r in value if r.strip())
+
+
+def _names(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"a.com,b.org"`` or ``["a.com", "b.org"]``, lower-cased and stripped."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(v.strip().lower().strip(".") for v in value if v.strip())
+
+
+#: The verify endpoints of the CAPTCHAs that ``CAPTCHA`` names.
+_CAPTCHA_VERIFY_URLS = {
+    "turnstile": "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    "hcaptcha": "https://api.hcaptcha.com/siteverify",
+}
 
 
 def mounted_path(viewname: str, *args: str) -> str | None:
@@ -109,7 +124,9 @@ class AppSettings:
 
     @property
     def SIGNUP_ENABLED(self) -> bool:
-        """Whether the first verified sign-in of an unknown email creates an account."""
+        """Whether the first verified sign-in of an unknown email may create an account
+        (True). ``False`` closes sign-up whatever ``SIGNUP_POLICY`` says: the older name
+        of ``SIGNUP_POLICY = "closed"``."""
         return bool(self._get("SIGNUP_ENABLED", True))
 
     @property
@@ -394,6 +411,122 @@ class AppSettings:
         """How long the old address may undo a confirmed change of the account's address,
         with the link it is mailed at once (7 days)."""
         return _seconds(self._get("EMAIL_CHANGE_UNDO_PERIOD", timedelta(days=7)))
+
+    # The emails (issue 18; docs/customization.md, "The emails").
+
+    @property
+    def SITE_NAME(self) -> str:
+        """The site's name in the emails' subjects and words, e.g. ``"Example"``
+        (``SITE_URL``'s host by default)."""
+        value = self._get("SITE_NAME", None)
+        if value:
+            return str(value)
+        return urlsplit(self.SITE_URL or "").hostname or ""
+
+    @property
+    def CODE_IN_SUBJECT(self) -> bool:
+        """Whether the subject of an email holding a code starts with it ("123456 is your
+        sign-in code for Example"), so phones offer it from the notification (True). The
+        subject then shows in notification previews and in mail logs: ``False`` keeps
+        the code out of it (docs/security.md)."""
+        return bool(self._get("CODE_IN_SUBJECT", True))
+
+    @property
+    def MESSAGE_ID_DOMAIN(self) -> str:
+        """The domain of every email's ``Message-ID`` (``SITE_URL``'s host by default):
+        never the worker machine's own name, which Django would put there."""
+        value = self._get("MESSAGE_ID_DOMAIN", None)
+        if value:
+            return str(value)
+        return urlsplit(self.SITE_URL or "").hostname or ""
+
+    # Who may sign up (issue 18; ``passwordless.signup``).
+
+    @property
+    def SIGNUP_POLICY(self) -> str:
+        """Who may create an account by signing in: ``"open"`` (anyone the domain rules
+        below let in), ``"invite_only"`` (only the address of an invitation, through its
+        link) or ``"closed"`` (nobody). ``"closed"`` when ``SIGNUP_ENABLED`` is False.
+        Existing accounts sign in whatever the policy."""
+        if not self.SIGNUP_ENABLED:
+            return "closed"
+        return str(self._get("SIGNUP_POLICY", "open"))
+
+    @property
+    def SIGNUP_ALLOWED_DOMAINS(self) -> tuple[str, ...]:
+        """Under ``"open"``, only addresses of these domains or of their subdomains may
+        sign up (``example.com`` lets in ``mail.example.com``); empty: every domain (none).
+        Punycode or Unicode, as ``addresses.normalize_email`` stores them."""
+        return _names(self._get("SIGNUP_ALLOWED_DOMAINS", ()))
+
+    @property
+    def SIGNUP_BLOCKED_DOMAINS(self) -> tuple[str, ...]:
+        """Domains, with their subdomains, whose addresses may not sign up (none). Checked
+        after ``SIGNUP_ALLOWED_DOMAINS``: a blocked subdomain of an allowed domain stays out."""
+        return _names(self._get("SIGNUP_BLOCKED_DOMAINS", ()))
+
+    @property
+    def SIGNUP_BLOCK_DISPOSABLE(self) -> bool:
+        """Whether addresses of disposable-mail domains (and their subdomains) may not sign
+        up (False). The list ships with the app (``passwordless/data/disposable_domains.txt``,
+        from the disposable-email-domains project)."""
+        return bool(self._get("SIGNUP_BLOCK_DISPOSABLE", False))
+
+    @property
+    def SIGNUP_DISPOSABLE_DOMAINS_FILE(self) -> str | None:
+        """Path of a list of disposable-mail domains that replaces the shipped one, one a
+        line, ``#`` for comments (``manage.py passwordless_disposable_domains`` writes
+        one); unset: the shipped list."""
+        value = self._get("SIGNUP_DISPOSABLE_DOMAINS_FILE", None)
+        return str(value) if value else None
+
+    @property
+    def INVITATION_LIFETIME(self) -> timedelta:
+        """How long an invitation's link may start its sign-up (7 days)."""
+        return _seconds(self._get("INVITATION_LIFETIME", timedelta(days=7)))
+
+    # Bots on the email form (``forms.LoginForm``, ``passwordless.captcha``).
+
+    @property
+    def FORM_MIN_SECONDS(self) -> float:
+        """The email form submitted sooner than this after it was shown is taken for a
+        bot's: the same answer as everyone's, and no email (2 s; 0 turns it off)."""
+        value = self._get("FORM_MIN_SECONDS", 2)
+        return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+    @property
+    def CAPTCHA(self) -> str | None:
+        """``None`` (no CAPTCHA), ``"turnstile"`` (Cloudflare Turnstile) or ``"hcaptcha"``:
+        the email form, and the JSON API's send, then need a CAPTCHA answer that the
+        provider's verify endpoint accepts."""
+        value = self._get("CAPTCHA", None)
+        return str(value) if value else None
+
+    @property
+    def CAPTCHA_SITE_KEY(self) -> str:
+        """The CAPTCHA's public site key, put in the widget."""
+        return str(self._get("CAPTCHA_SITE_KEY", "") or "")
+
+    @property
+    def CAPTCHA_SECRET_KEY(self) -> str:
+        """The CAPTCHA's secret key, sent only to its verify endpoint."""
+        return str(self._get("CAPTCHA_SECRET_KEY", "") or "")
+
+    @property
+    def CAPTCHA_VERIFY_URL(self) -> str:
+        """The provider's verify endpoint (Turnstile's
+        ``https://challenges.cloudflare.com/turnstile/v0/siteverify``, hCaptcha's
+        ``https://api.hcaptcha.com/siteverify`` by default)."""
+        value = self._get("CAPTCHA_VERIFY_URL", None)
+        if value:
+            return str(value)
+        return _CAPTCHA_VERIFY_URLS.get(self.CAPTCHA or "", "")
+
+    @property
+    def CAPTCHA_TIMEOUT(self) -> float:
+        """Seconds to wait for the verify endpoint (3); no answer in time refuses the form."""
+        value = self._get("CAPTCHA_TIMEOUT", 3)
+        return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 app_settings = AppSettings()

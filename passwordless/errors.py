@@ -192,8 +192,42 @@ _CATALOGUE: dict[str, tuple[int, StrOrPromise]] = {
             "Contact the site's administrators."
         ),
     ),
+    # Bots and invitations (passwordless.captcha, services.invitations).
+    "captcha_failed": (
+        400,
+        _("The check that you're not a robot didn't pass. Please try it again."),
+    ),
+    "captcha_unavailable": (
+        503,
+        _(
+            "The check that you're not a robot is unavailable for a moment, so nothing "
+            "was sent. Please try again in a minute."
+        ),
+    ),
+    "invitation_invalid": (
+        404,
+        _(
+            "This invitation link isn't valid. It may have been mistyped, or replaced by "
+            "a newer one."
+        ),
+    ),
+    "invitation_used": (
+        409,
+        _("This invitation has already been used. Sign in with your email address."),
+    ),
+    "invitation_expired": (
+        410,
+        _("This invitation has expired. Ask the person who invited you for a new one."),
+    ),
     "account_disabled": (403, _("This account can't sign in. Contact the site's administrators.")),
     "signup_closed": (403, _("There is no account for this address, and sign-up is closed.")),
+    "address_moved": (
+        409,
+        _(
+            "This address was moved to another account a short while ago. To get your "
+            "account back, use the link in the email we sent to this address about the change."
+        ),
+    ),
 }
 
 

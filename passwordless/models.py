@@ -18,6 +18,7 @@ __all__ = [
     "AuthEvent",
     "EmailChange",
     "FailureBudget",
+    "Invitation",
     "LoginRequest",
     "LoginSecret",
     "Passkey",
@@ -140,6 +141,10 @@ class LoginRequest(models.Model):
         db_default=Purpose.SIGN_IN,
         editable=False,
     )
+    # issue 18, languages: the language the person used when they asked (a code of
+    # settings.LANGUAGES, "" when unknown); the worker writes the email in it. A database
+    # default too, like ``purpose``: an older replica inserts rows without it.
+    locale = models.CharField(max_length=16, blank=True, default="", db_default="", editable=False)
     # The signed-in session that asked, for a step-up or an email change: only it may
     # complete the request, so a proof never counts for another session.
     session = models.ForeignKey(
@@ -149,6 +154,22 @@ class LoginRequest(models.Model):
         on_delete=models.CASCADE,
         related_name="login_requests",
         editable=False,
+    )
+    # issue 18, sign-up: the invitation whose link started this sign-in; its address may
+    # then sign up under "invite_only" (``adapter.may_sign_up``).
+    invitation = models.ForeignKey(
+        "Invitation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="login_requests",
+        editable=False,
+    )
+    # issue 18, bots: why the email form's request was taken for a bot's ("honeypot",
+    # "too_fast"), "" for people. The worker sends such a request no email, ever (a resend
+    # included); its answer was everyone's. A database default, like ``purpose``'s.
+    bot_suspicion = models.CharField(
+        max_length=16, blank=True, default="", db_default="", editable=False
     )
 
     objects = LoginRequestQuerySet.as_manager()
@@ -230,6 +251,8 @@ class AuthEvent(models.Model):
         REFRESH_REUSED = "refresh_reused", "Refresh token reused"
         PASSKEY_ADDED = "passkey_added", "Passkey added"
         PASSKEY_REMOVED = "passkey_removed", "Passkey removed"
+        BOT_SUSPECTED = "bot_suspected", "Taken for a bot (no email sent)"
+        INVITED = "invited", "Invitation sent"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reason = models.CharField(max_length=40, blank=True)
@@ -440,3 +463,47 @@ class EmailChange(models.Model):
 
     def __str__(self) -> str:
         return f"email change {self.pk} of user {self.user_id}"
+
+
+class Invitation(models.Model):
+    """An address staff invited to sign up (issue 18): under ``SIGNUP_POLICY =
+    "invite_only"`` only such an address, starting its sign-in from the invitation's link,
+    may create an account.
+
+    The link's token is minted by the worker that mails it (``services.invitations``),
+    never carried by a task; only its keyed hash is kept. Sent again, the invitation gets
+    a new token and the older link stops working. ``used_at`` is set when its sign-up
+    creates the account: single use.
+    """
+
+    email = models.EmailField(max_length=254, db_index=True)
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invitations_sent",
+        editable=False,
+    )
+    created_at = models.DateTimeField(default=_now, editable=False)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token_hash"],
+                condition=~models.Q(token_hash=""),
+                name="passwordless_invitation_token_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk}"
+
+    def is_usable(self, at: datetime | None = None) -> bool:
+        """Not used yet, and not expired at ``at`` (now)."""
+        return self.used_at is None and (at or clock.now()) < self.expires_at

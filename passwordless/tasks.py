@@ -16,10 +16,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from . import services
 from .services import mail
 from .services.delivery import DeliveryDeferred, is_permanent_failure, mark_delivery_failed
+from .services.invitation_links import deliver_invitation
 
 __all__ = [
     "purge",
     "send_email_changed_email",
+    "send_invitation_email",
     "send_login_email",
     "send_new_sign_in_email",
     "send_security_notice",
@@ -108,6 +110,12 @@ def _notify(send: Callable[..., object], *args: Any) -> None:
             logger.warning("security notice refused: %s", type(exc).__name__)
             return
         raise DeliveryDeferred(type(exc).__name__) from None
+
+
+@shared_task(name="passwordless.send_invitation_email", **MAIL_TASK_OPTIONS)
+def send_invitation_email(invitation_id: int) -> None:
+    """Mint an invitation's link and email it (issue 18, ``services.invitations``)."""
+    _notify(deliver_invitation, invitation_id)
 
 
 @shared_task(name="passwordless.sweep_outbox", ignore_result=True, soft_time_limit=20)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from .web import (
     email_views,
+    invitation_views,
     link_views,
     passkey_views,
     reauthentication_views,
@@ -19,6 +20,8 @@ urlpatterns = [
     path("link/", link_views.LinkConfirmView.as_view(), name="link-confirm"),
     path("link/<str:token>/", link_views.LinkView.as_view(), name="link"),
     path("logout/", views.logout_view, name="logout"),
+    # issue 18: an invitation's link (GET shows it, POST starts its sign-up).
+    path("invite/<str:token>/", invitation_views.InvitationView.as_view(), name="invitation"),
     path("sessions/", session_views.SessionsView.as_view(), name="sessions"),
     # Changing the email address: ask, confirm by code or link, undo from the old address.
     path("email/", email_views.EmailView.as_view(), name="email"),

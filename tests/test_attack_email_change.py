@@ -51,7 +51,7 @@ pytestmark = [
 OLD, NEW = "alice@example.org", "alice.new@example.org"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Version/18.0 Mobile Safari/604.1"
 UNDO = re.compile(r"(https?://[^/\s]+/auth/email/undo/([A-Za-z0-9_-]+)/)")
-CHANGE_SUBJECT = "Confirm your new email address"
+CHANGE_SUBJECT = "your new email address"  # after the code (issue 18: CODE_IN_SUBJECT)
 NOTICE_SUBJECT = "The email address of your account was changed"
 BROKER_DB = 14
 

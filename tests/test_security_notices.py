@@ -335,7 +335,14 @@ def test_the_notice_task_carries_ids_and_plain_details_only(
     (name, args, options), (_, _, changed) = sent
     assert name == "passwordless.send_security_notice" and args == ()
     message = options["kwargs"]
-    assert set(message) == {"kind", "user_id", "user_session_id", "details", "occurred_at"}
+    assert set(message) == {
+        "kind",
+        "user_id",
+        "user_session_id",
+        "details",
+        "occurred_at",
+        "locale",  # issue 18: the language of the request that acted, not a secret
+    }
     assert message["details"] == {"passkey_id": passkey.pk}
     assert (message["user_id"], message["user_session_id"]) == (alice.pk, session.pk)
     assert ALICE not in json.dumps(message) and passkey.name not in json.dumps(message)

@@ -37,7 +37,9 @@ def test_deliver_sends_one_email_with_code_link_and_expiry() -> None:
     assert delivered.code in html
     assert delivered.link in html
     assert delivered.link.startswith("http://testserver/auth/link/")
-    assert delivered.code not in message.subject
+    # CODE_IN_SUBJECT (issue 18): the code, never the link (tests/test_mail_format.py).
+    assert message.subject == f"{delivered.code} is your sign-in code for testserver"
+    assert delivered.token not in message.subject
 
 
 def test_only_keyed_hashes_are_stored() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 
 from ..conf import app_settings
@@ -149,6 +150,23 @@ def _schemas() -> dict[str, Any]:
                 "next": {**text, "type": ["string", "null"], "maxLength": 2000},
                 "code_challenge": challenge,
                 "code_challenge_method": {"type": ["string", "null"], "enum": ["S256", None]},
+                # issue 18, languages: the email's language (and the link page's).
+                "locale": {
+                    "type": ["string", "null"],
+                    "enum": [*(code for code, _name in settings.LANGUAGES), None],
+                    "description": "The language of the email and of the link's page: one "
+                    "of the site's LANGUAGES (a variant such as de-DE is taken for de). "
+                    "Without it, the request's Accept-Language.",
+                },
+                # issue 18, bots: the CAPTCHA's answer, when the site has one on.
+                "captcha": {
+                    "type": ["string", "null"],
+                    "maxLength": 4096,
+                    "description": "With PASSWORDLESS_CAPTCHA on: the answer the "
+                    "provider's widget gave (Turnstile's cf-turnstile-response, hCaptcha's "
+                    "h-captcha-response), verified server-side; refused with 400 "
+                    "captcha_failed or 503 captcha_unavailable. Ignored when it is off.",
+                },
             },
         },
         "ResendBody": {

@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
@@ -18,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
-from .. import keys, limits, services
+from .. import keys, languages, limits, services
 from ..authentication import bearer_token
 from ..conf import app_settings
 from ..crypto import hash_token, is_code_challenge
@@ -175,11 +176,25 @@ def send_view(request: HttpRequest) -> HttpResponse:
         request=request,
         next_url=form.cleaned_data["next"],
         code_challenge=_code_challenge(data),
+        locale=_locale(data),  # issue 18, languages
+        # issue 18, bots: no honeypot here (no form is shown), but the CAPTCHA if it is on.
+        captcha=optional_str(data, "captcha", "", max_length=4096),
     )
     response = _accepted(started.login_request)
     # A browser client keeps the binding cookie: only it may later collect a session.
     sessions.bind_browser(response, started)
     return response
+
+
+def _locale(data: dict[str, Any]) -> str | None:
+    """issue 18: the send's optional ``locale``, the language of the email and of the link's
+    page: one of ``settings.LANGUAGES`` ("de", or a variant such as "de-DE"); without it,
+    the request's own (Accept-Language)."""
+    tag = optional_str(data, "locale", "", max_length=languages.MAX_LENGTH)
+    if tag and not languages.supported(tag):
+        offered = ", ".join(code for code, _name in settings.LANGUAGES)
+        raise SignInError("field_invalid", field="locale", reason=f"one of {offered}.")
+    return tag or None
 
 
 @api_view(("POST",))

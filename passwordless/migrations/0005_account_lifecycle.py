@@ -30,6 +30,8 @@ class Migration(migrations.Migration):
                     ("refresh_reused", "Refresh token reused"),
                     ("passkey_added", "Passkey added"),
                     ("passkey_removed", "Passkey removed"),
+                    ("bot_suspected", "Taken for a bot (no email sent)"),
+                    ("invited", "Invitation sent"),
                 ],
                 max_length=20,
             ),
@@ -211,5 +213,75 @@ class Migration(migrations.Migration):
                     )
                 ],
             },
+        ),
+        # issue 18, languages: the language of a request (LoginRequest.locale).
+        migrations.AddField(
+            model_name="loginrequest",
+            name="locale",
+            field=models.CharField(
+                blank=True, db_default="", default="", editable=False, max_length=16
+            ),
+        ),
+        # issue 18, sign-up and bots: invitations, the invitation a sign-in carries, and
+        # the bot suspicion of an email form's request.
+        migrations.CreateModel(
+            name="Invitation",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(db_index=True, max_length=254)),
+                ("token_hash", models.CharField(blank=True, editable=False, max_length=64)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=passwordless.models._now, editable=False),
+                ),
+                ("expires_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "invited_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="invitations_sent",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("token_hash", ""), _negated=True),
+                        fields=("token_hash",),
+                        name="passwordless_invitation_token_unique",
+                    )
+                ],
+            },
+        ),
+        migrations.AddField(
+            model_name="loginrequest",
+            name="invitation",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="login_requests",
+                to="passwordless.invitation",
+            ),
+        ),
+        migrations.AddField(
+            model_name="loginrequest",
+            name="bot_suspicion",
+            field=models.CharField(
+                blank=True, db_default="", default="", editable=False, max_length=16
+            ),
         ),
     ]

@@ -198,7 +198,7 @@ def wait_status(login_request: LoginRequest) -> WaitStatus:
     status = login_request.status
     if status == Status.PENDING and login_request.is_expired():
         status = "expired"
-    shows_state = get_adapter().is_signup_open(login_request.email)
+    shows_state = get_adapter().may_sign_up(login_request)  # issue 18: or invited
     # With sign-up closed, only existing accounts get links, so only they can have
     # approving turned off: then the page keeps the number as if nothing happened (the
     # approval page still refuses it), or it would tell which addresses have accounts.

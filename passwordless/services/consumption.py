@@ -20,12 +20,12 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpRequest
 
-from .. import audit, limits, signals
+from .. import audit, clock, limits, signals
 from ..adapter import get_adapter
 from ..addresses import normalize_email
 from ..conf import app_settings
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest, LoginSecret
+from ..models import AuthEvent, EmailChange, Invitation, LoginRequest, LoginSecret
 from . import budget
 from .tokens import TokenPair
 
@@ -231,14 +231,34 @@ def _resolve_user(login_request: LoginRequest) -> AbstractBaseUser | None:
             raise SignInError("request_superseded")
     if user is not None:
         return user if adapter.can_sign_in(user) else None
-    if not adapter.is_signup_open(login_request.email):
+    if _undo_pending(login_request.email):
+        # Its owner may take it back with the undo link: an account made for it now would
+        # refuse that undo (``undo_taken``), and the person signing in is likely that owner.
+        raise SignInError("address_moved")
+    if not adapter.may_sign_up(login_request):  # issue 18: the policy, or an invitation
         return None
     try:
         with transaction.atomic():
-            return adapter.create_user(login_request.email)
+            created = adapter.create_user(login_request.email)
+            if login_request.invitation_id:
+                # Its one use: the account it was for now exists.
+                Invitation.objects.filter(pk=login_request.invitation_id, used_at=None).update(
+                    used_at=clock.now()
+                )
+            return created
     except IntegrityError:
         # Created a moment ago by a sign-in of the same address on another request.
         return adapter.get_user(login_request.email)
+
+
+def _undo_pending(email: str) -> bool:
+    """Whether ``email`` was an account's until a change its owner may still undo."""
+    return EmailChange.objects.filter(
+        old_email__iexact=email,
+        confirmed_at__isnull=False,
+        undone_at=None,
+        undo_expires_at__gt=clock.now(),
+    ).exists()
 
 
 def _account_of_confirmation(login_request: LoginRequest) -> AbstractBaseUser | None:

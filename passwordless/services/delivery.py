@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import translation
 
-from .. import audit, clock, signals
+from .. import audit, clock, languages, signals
 from ..adapter import get_adapter
 from ..crypto import hash_code, hash_token
 from ..models import AuthEvent, LoginRequest, LoginSecret
@@ -50,6 +52,7 @@ __all__ = [
     "deliver_login_email",
     "is_permanent_failure",
     "lost_retries",
+    "mail_language",
     "mark_delivery_failed",
     "stale_claims",
 ]
@@ -106,7 +109,9 @@ def deliver_login_email(login_request_id: int) -> str:
     if isinstance(claim, str):
         return claim
     try:
-        get_adapter().send_login_email(claim.login_request, code=claim.code, link=claim.link)
+        # issue 18: written in the language the person asked in (``mail_language``).
+        with translation.override(mail_language(claim.login_request)):
+            get_adapter().send_login_email(claim.login_request, code=claim.code, link=claim.link)
     except Exception as exc:
         if not is_permanent_failure(exc):
             _defer(login_request_id, exc, claim=claim)
@@ -121,6 +126,16 @@ def deliver_login_email(login_request_id: int) -> str:
     _settle_sent(claim)
     signals.login_code_sent.send(LoginRequest, login_request=claim.login_request)
     return Delivery.SENT
+
+
+def mail_language(login_request: LoginRequest) -> str:
+    """The language of a request's email: the one it was asked in (``LoginRequest.locale``),
+    so the email agrees with the page that asked; for a row that has none (inserted by an
+    older replica), the account's choice (the adapter's ``get_user_language``); else
+    ``LANGUAGE_CODE``."""
+    user = login_request.user
+    chosen = login_request.locale or (get_adapter().get_user_language(user) if user else None)
+    return languages.supported(chosen) or settings.LANGUAGE_CODE
 
 
 def mark_delivery_failed(login_request_id: int, reason: str = "gave_up") -> None:
@@ -178,10 +193,48 @@ def lost_retries(now: datetime) -> QuerySet[LoginRequest]:
 
 
 def is_permanent_failure(exc: BaseException) -> bool:
-    """SMTP 5xx answers will not change on retry; everything else might."""
+    """Whether a sending error will not change on retry: an SMTP 5xx answer, or the same
+    from an email provider's API through django-anymail. Everything else might.
+
+    Anymail's errors are known by their class names and attributes, never imported (the
+    app does not depend on it): ``AnymailRecipientsRefused`` (every recipient rejected:
+    a bounce or a complaint on record) and ``AnymailInvalidAddress`` are permanent; an
+    ``AnymailAPIError`` is permanent when the API answered 4xx (a refused message, a bad
+    key) other than 408 and 429 or a throttling code; 5xx, timeouts and connection
+    errors, which carry no status, are transient.
+    """
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
-    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "AnymailError" not in names:
+        return False
+    if names & {"AnymailRecipientsRefused", "AnymailInvalidAddress"}:
+        return True
+    if "AnymailAPIError" not in names:
+        return False
+    status = _api_status(exc)
+    return status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
+def _api_status(exc: BaseException) -> int | None:
+    """The HTTP status of a provider's refusal: anymail's ``status_code``, or that of the
+    parsed answer of Amazon SES's client in ``response``. ``None`` when it sent none, or
+    when it said it was throttling (Amazon SES's ``Throttling`` comes with a 400)."""
+    response = getattr(exc, "response", None)
+    status = getattr(exc, "status_code", None)
+    if isinstance(response, dict):
+        error = response.get("Error")
+        code = str(error.get("Code", "")) if isinstance(error, dict) else ""
+        if "Throttl" in code or "TooManyRequests" in code:
+            return None
+        metadata = response.get("ResponseMetadata")
+        if status is None and isinstance(metadata, dict):
+            status = metadata.get("HTTPStatusCode")
+    elif status is None:
+        status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
 
 
 def _claim(login_request_id: int) -> _Claim | str:
@@ -216,8 +269,10 @@ def _claim(login_request_id: int) -> _Claim | str:
         if login_request.purpose == LoginRequest.Purpose.SIGN_IN:
             user = adapter.get_user(login_request.email)
             login_request.user = user  # type: ignore[assignment]
-            may_sign_in = (
-                adapter.can_sign_in(user) if user else adapter.is_signup_open(login_request.email)
+            # issue 18: who may sign up is the adapter's (``may_sign_up``); a request taken
+            # for a bot's on the email form is never mailed, whoever the address is.
+            may_sign_in = not login_request.bot_suspicion and (
+                adapter.can_sign_in(user) if user else adapter.may_sign_up(login_request)
             )
         else:
             may_sign_in = _may_confirm(login_request)

@@ -20,17 +20,19 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import clock
+from .. import clock, languages
 from ..addresses import mask_email
 from ..conf import app_settings
 from ..models import LoginRequest, UserSession
 from .delivery import DeliveryDeferred, deliver_login_email
+from .invitation_links import deliver_invitation
 from .notices import check_details, send_notice
 from .sessions import SESSION_TRACKING_KEY
 from .undo_links import undo_details
 
 __all__ = [
     "queue_email_changed_email",
+    "queue_invitation_email",
     "queue_login_email",
     "queue_new_sign_in_email",
     "queue_request_notice",
@@ -57,6 +59,36 @@ def queue_login_email(login_request: LoginRequest) -> None:
         transaction.on_commit(lambda: _deliver_now(pk))
     else:
         transaction.on_commit(lambda: send_login_task(pk, expires_at))
+
+
+#: issue 18: an invitation to sign up (``services.invitations``); carries the id only.
+INVITATION_TASK = "passwordless.send_invitation_email"
+
+
+def queue_invitation_email(invitation_id: int) -> None:
+    """Send an invitation once it commits: the task carries its id, the worker mints the
+    link (``invitation_links.deliver_invitation``). A refusing broker costs the email,
+    logged; staff can send it again from the admin."""
+    if app_settings.MAIL_QUEUE == "sync":
+        transaction.on_commit(lambda: _send_invitation_now(invitation_id))
+    else:
+        transaction.on_commit(lambda: _enqueue_invitation(invitation_id))
+
+
+def _enqueue_invitation(invitation_id: int) -> None:
+    try:
+        _send_task(INVITATION_TASK, (invitation_id,))
+    except Exception:
+        logger.warning("could not queue the invitation: invitation=%s", invitation_id)
+
+
+def _send_invitation_now(invitation_id: int) -> None:
+    try:
+        deliver_invitation(invitation_id)
+    except Exception as exc:
+        logger.warning(
+            "invitation not sent: invitation=%s error=%s", invitation_id, type(exc).__name__
+        )
 
 
 def send_login_task(login_request_id: int, expires_at: datetime) -> bool:
@@ -96,6 +128,7 @@ def queue_security_notice(
         "user_session_id": user_session_id,
         "details": check_details(kind, details),
         "occurred_at": clock.now().isoformat(),
+        "locale": languages.current(),  # issue 18: the language of the request that acted
     }
     if to:
         message["to"] = to
@@ -210,6 +243,7 @@ def send_security_notice_now(message: dict[str, Any]) -> bool:
         details=details,
         occurred_at=message.get("occurred_at"),
         to=message.get("to"),
+        locale=message.get("locale"),  # issue 18, languages
     )
 
 

@@ -18,18 +18,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
 
-from .. import clock
+from .. import clock, languages
 from ..adapter import get_adapter
 from ..addresses import mask_email
 from ..conf import app_settings
 from ..models import Passkey, UserSession
 from .undo_links import undo_details
 
-__all__ = ["KINDS", "check_details", "notice_context", "send_notice", "sessions_url"]
+__all__ = [
+    "KINDS",
+    "check_details",
+    "notice_context",
+    "notice_language",
+    "send_notice",
+    "sessions_url",
+]
 
 #: The notices: a sign-in from a new device (or one that ended the oldest session), a
 #: passkey added or removed, and the address changed (sent to the old address).
@@ -61,10 +70,12 @@ def send_notice(
     details: dict[str, Any] | None = None,
     occurred_at: str | None = None,
     to: str | None = None,
+    locale: str | None = None,
 ) -> bool:
     """Send one notice to the account's address, or to ``to`` (the old address of an
     ``email_changed``). ``False`` when there is nobody to tell (the account is gone, or
-    has no address). Raises what the adapter's sending raises."""
+    has no address). Raises what the adapter's sending raises. ``locale`` is the language
+    of the request that caused it (``notice_language``)."""
     details = check_details(kind, details)
     user = get_user_model()._default_manager.filter(pk=user_id).first()
     if user is None:
@@ -80,8 +91,19 @@ def send_notice(
     )
     when = datetime.fromisoformat(occurred_at) if occurred_at else None
     context = notice_context(kind, user, session, details, when)
-    get_adapter().send_security_notice(kind, user, context, to=address)
+    # issue 18, languages: rendered in the owner's language (``notice_language``).
+    with translation.override(notice_language(user, locale)):
+        get_adapter().send_security_notice(kind, user, context, to=address)
     return True
+
+
+def notice_language(user: AbstractBaseUser, locale: str | None = None) -> str:
+    """The language of a notice: the account's choice (the adapter's
+    ``get_user_language``), since a notice is for the account's owner, who may not be the
+    one who acted; else ``locale``, the language of the request that caused it; else
+    ``LANGUAGE_CODE``."""
+    chosen = languages.supported(get_adapter().get_user_language(user))
+    return chosen or languages.supported(locale) or settings.LANGUAGE_CODE
 
 
 def notice_context(

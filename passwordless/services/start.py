@@ -8,14 +8,14 @@ import secrets
 from django.db import transaction
 from django.http import HttpRequest
 
-from .. import audit, clock, limits, signals
+from .. import audit, clock, languages, limits, signals
 from ..adapter import get_adapter
 from ..addresses import normalize_email
 from ..client import client_ip, user_agent
 from ..conf import app_settings
 from ..crypto import hash_binding
 from ..errors import SignInError
-from ..models import AuthEvent, LoginRequest, UserSession
+from ..models import AuthEvent, Invitation, LoginRequest, UserSession
 from . import mail, trusted_devices
 from .consumption import refusal
 from .sessions import Started
@@ -32,6 +32,10 @@ def start_sign_in(
     next_url: str = "",
     replaces: str | None = None,
     code_challenge: str = "",
+    locale: str | None = None,
+    captcha: str | None = None,
+    bot_suspicion: str = "",
+    invitation: Invitation | None = None,
 ) -> Started:
     """Record a sign-in request and queue its email.
 
@@ -51,9 +55,23 @@ def start_sign_in(
     and collect an approval given on another device. An API client that keeps no
     cookies sends ``code_challenge`` (the S256 challenge of a verifier it keeps,
     checked for shape by the caller) and proves itself with the verifier instead.
+
+    ``locale`` is the language the email is to be written in (a JSON client's choice);
+    by default, the request's own (``LocaleMiddleware``'s, from Accept-Language).
+
+    Issue 18, bots and invitations. ``captcha`` is the CAPTCHA's answer that a surface
+    read from what the person sent (``""`` when they sent none): with ``CAPTCHA`` on, the
+    adapter's ``verify_captcha`` must pass it before anything else, for every address
+    alike; ``None`` is for the flows' own calls (a resend, an invitation), which ask for
+    none. ``bot_suspicion`` is why the email form took this for a bot's
+    (``LoginForm.bot_suspicion``): the request is recorded and answered exactly as any
+    other, and the worker sends it nothing. ``invitation`` is the invitation whose link
+    started it: its address may then sign up under ``"invite_only"``.
     """
     email = normalize_email(email)
     adapter = get_adapter()
+    if captcha is not None and app_settings.CAPTCHA:
+        adapter.verify_captcha(request, captcha)
     _check_send(request, email)
     if next_url and not adapter.is_safe_next_url(next_url, request):
         next_url = ""
@@ -73,9 +91,14 @@ def start_sign_in(
             next_url=next_url,
             binding_hash=hash_binding(binding),
             code_challenge=code_challenge,
+            locale=languages.supported(locale) or languages.current(),  # issue 18, languages
+            bot_suspicion=bot_suspicion,  # issue 18, bots
+            invitation=invitation,
         )
-        mail.queue_login_email(login_request)  # on commit
-        audit.record(AuthEvent.Kind.REQUESTED, request=request, login_request=login_request)
+        mail.queue_login_email(login_request)  # on commit: the worker suppresses a bot's
+        # One event either way, so a bot's answer takes the time anyone's does.
+        kind = AuthEvent.Kind.BOT_SUSPECTED if bot_suspicion else AuthEvent.Kind.REQUESTED
+        audit.record(kind, request=request, login_request=login_request, reason=bot_suspicion)
     signals.login_requested.send(LoginRequest, login_request=login_request, request=request)
     return Started(login_request, binding)
 
@@ -119,7 +142,8 @@ def start_confirmation(
             # code of a slow first email still works.
             login_request.delivery = LoginRequest.Delivery.PENDING
             login_request.expires_at = now + app_settings.REQUEST_LIFETIME
-            login_request.save(update_fields=["delivery", "expires_at"])
+            login_request.locale = languages.current()  # issue 18: the language asked in
+            login_request.save(update_fields=["delivery", "expires_at", "locale"])
         else:
             asked.update(status=LoginRequest.Status.ENDED, completed_at=now)
             login_request = LoginRequest.objects.create(
@@ -132,6 +156,7 @@ def start_confirmation(
                 requester_ip=client_ip(request),
                 user_agent=user_agent(request),
                 binding_hash=hash_binding(secrets.token_urlsafe(32)),
+                locale=languages.current(),  # issue 18, languages
             )
         mail.queue_login_email(login_request)  # on commit
         audit.record(
@@ -164,6 +189,9 @@ def resend(public_id: str, *, request: HttpRequest | None = None) -> Started:
             next_url=login_request.next_url,
             replaces=public_id,
             code_challenge=login_request.code_challenge,
+            locale=login_request.locale or None,  # issue 18: the language it was asked in
+            bot_suspicion=login_request.bot_suspicion,  # issue 18: still a bot's, unmailed
+            invitation=login_request.invitation if login_request.invitation_id else None,
         )
     _check_send(request, login_request.email)
     with transaction.atomic():

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
+from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -140,7 +141,16 @@ class LinkConfirmView(View):
             "code_form": code_form or CodeForm(),
             "code_length": app_settings.CODE_LENGTH,
         }
-        return render_page(self.request, "passwordless/link_confirm.html", context, error, status)
+        # issue 18: in the language the sign-in was asked in, as its email is (whatever
+        # this browser's own); LocaleMiddleware keeps the Content-Language set here.
+        language = login_request.locale or translation.get_language()
+        with translation.override(language):
+            response = render_page(
+                self.request, "passwordless/link_confirm.html", context, error, status
+            )
+        if language:
+            response["Content-Language"] = language
+        return response
 
     def refused(self, error: SignInError) -> HttpResponse:
         if error.code != "rate_limited":

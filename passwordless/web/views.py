@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 
-from .. import services
+from .. import captcha, services
 from ..adapter import get_adapter
 from ..conf import app_settings
 from ..errors import SignInError
@@ -49,24 +49,39 @@ class LoginView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         form = LoginForm(initial={"next": request.GET.get("next", "")})
-        return render_page(request, self.template_name, {"form": form})
+        return self.page(form)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = LoginForm(request.POST)
         if not form.is_valid():
-            return render_page(request, self.template_name, {"form": form}, status=400)
+            return self.page(form, status=400)
         try:
             started = services.start_sign_in(
                 form.cleaned_data["email"],
                 request=request,
                 next_url=form.cleaned_data["next"],
                 replaces=sessions.pending_request_id(request),
+                # issue 18, bots: the CAPTCHA's answer, and what the form's traps saw.
+                captcha=request.POST.get(captcha.FIELDS.get(captcha.enabled() or "", ""), ""),
+                bot_suspicion=form.bot_suspicion(),
             )
         except SignInError as error:
-            return render_page(request, self.template_name, {"form": form}, error)
+            return self.page(form, error)
         sessions.remember_request(request, started.login_request)
         response = redirect("passwordless:code")
         sessions.bind_browser(response, started)
+        return response
+
+    def page(
+        self, form: LoginForm, error: SignInError | None = None, status: int = 200
+    ) -> HttpResponse:
+        context = {"form": form, "captcha": captcha.widget()}
+        response = render_page(self.request, self.template_name, context, error, status)
+        sources = captcha.csp_sources()
+        if sources:
+            # issue 18: the CAPTCHA's script and frame are allowed on this page only, and
+            # only when one is on (django-csp adds these to the project's policy).
+            response._csp_update = sources  # type: ignore[attr-defined]
         return response
 
 
@@ -137,7 +152,7 @@ class CodeView(View):
             "email": self.login_request.email,
             "minutes": int(app_settings.REQUEST_LIFETIME.total_seconds() // 60),
             "code_length": app_settings.CODE_LENGTH,
-            "signup_enabled": get_adapter().is_signup_open(self.login_request.email),
+            "signup_enabled": get_adapter().may_sign_up(self.login_request),
         }
         return render_page(self.request, self.template_name, context, error, status)
 

@@ -7,6 +7,9 @@
 //   [data-passkey-conditional]   the same, started on load with mediation "conditional":
 //                                the browser offers saved passkeys in the email field's autofill
 //   [data-passkey-reauthenticate] a step-up: begin -> get() -> finish -> data-next
+//
+// What it says is written in the page's language: the status element carries the words as
+// data-text-<key> attributes (passwordless/_passkey_status.html); English only without them.
 (function () {
   "use strict";
   if (window.passwordlessPasskeys) return; // included twice (a page and its offer): wire once
@@ -80,7 +83,7 @@
       body: JSON.stringify(body || {})
     }).then(function (response) {
       return response.json().catch(function () {
-        return { error: { code: "http_" + response.status, message: "Something went wrong. Reload the page and try again." } };
+        return { error: { code: "http_" + response.status, message: text(el, "reload", "Something went wrong. Reload the page and try again.") } };
       }).then(function (data) {
         if (data && data.error) throw data.error;
         return data;
@@ -94,21 +97,27 @@
       (el.closest("section, aside, form") || document).querySelector("[data-passkey-status]");
   }
 
-  function say(el, text) {
+  function say(el, words) {
     var status = statusOf(el);
-    if (status) status.textContent = text;
+    if (status) status.textContent = words;
+  }
+
+  // The page's words for `key`, in its language (data-text-<key> on the status element).
+  function text(el, key, english) {
+    var status = statusOf(el);
+    return (status && status.getAttribute("data-text-" + key)) || english;
   }
 
   function failed(el, error) {
     if (error && (error.name === "NotAllowedError" || error.name === "AbortError")) {
-      say(el, "The passkey request was cancelled or timed out. Try again.");
+      say(el, text(el, "cancelled", "The passkey request was cancelled or timed out. Try again."));
     } else if (error && error.code === "reauthentication_required" && el.getAttribute("data-reauth-url")) {
       var back = el.getAttribute("data-next") || window.location.pathname;
       window.location.assign(el.getAttribute("data-reauth-url") + "?next=" + encodeURIComponent(back));
     } else if (error && error.name === "InvalidStateError") {
-      say(el, "This device already has a passkey for your account.");
+      say(el, text(el, "exists", "This device already has a passkey for your account."));
     } else {
-      say(el, (error && error.message) || "The passkey didn't work. Try again, or use your email.");
+      say(el, (error && error.message) || text(el, "failed", "The passkey didn't work. Try again, or use your email."));
     }
   }
 
@@ -119,7 +128,7 @@
   function register(button) {
     var nameInput = document.getElementById(button.getAttribute("data-name-input") || "");
     var next = button.getAttribute("data-next");
-    say(button, "Follow your browser's prompt to create the passkey…");
+    say(button, text(button, "create", "Follow your browser's prompt to create the passkey…"));
     post(button, button.getAttribute("data-begin-url")).then(function (begun) {
       return navigator.credentials.create({ publicKey: creationOptions(begun.options) }).then(function (credential) {
         return post(button, button.getAttribute("data-finish-url"), {
@@ -149,7 +158,7 @@
   function signIn(button) {
     if (conditional) conditional.abort(); // one request at a time: the modal one wins
     conditional = null;
-    say(button, "Follow your browser's prompt to use your passkey…");
+    say(button, text(button, "use", "Follow your browser's prompt to use your passkey…"));
     assertion(button).catch(function (error) { failed(button, error); });
   }
 
@@ -169,7 +178,7 @@
   function wire(selector, action) {
     Array.prototype.forEach.call(document.querySelectorAll(selector), function (el) {
       if (!supported) {
-        say(el, "This browser can't use passkeys. Use your email instead.");
+        say(el, text(el, "unsupported", "This browser can't use passkeys. Use your email instead."));
         return;
       }
       el.disabled = false;
@@ -185,7 +194,7 @@
     wire("[data-passkey-register]", register);
     wire("[data-passkey-signin]", signIn);
     wire("[data-passkey-reauthenticate]", function (button) {
-      say(button, "Follow your browser's prompt to use your passkey…");
+      say(button, text(button, "use", "Follow your browser's prompt to use your passkey…"));
       assertion(button).catch(function (error) { failed(button, error); });
     });
     var form = document.querySelector("[data-passkey-conditional]");
