@@ -330,7 +330,9 @@ class InvitationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 messages.ERROR,
             )
 
-    @admin.action(description=gettext_lazy("Send the selected invitations again"))
+    @admin.action(
+        description=gettext_lazy("Send the selected invitations again"), permissions=["add"]
+    )
     def send_again(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         sent = invitations.send_again(queryset, request=request)
         self.message_user(

@@ -5,11 +5,11 @@ adds the request itself as a field), and the path of a magic link holds its toke
 the path of an API poll the id that can collect a sign-in. Attach ``RedactSecrets``
 to the handlers (or use ``redact`` in a server's access logger), as the project does.
 
-The default patterns (a segment after ``/link/`` or ``/requests/``) always apply;
-the paths where the project's URLconf mounts the link and poll views are added to
-them once the URLconf can be loaded, so a project that routes them elsewhere is
-covered too. A line logged before that (a server's master process, or while the
-URLconf is being imported) gets the defaults.
+The default patterns (a segment after ``/link/``, ``/requests/``, ``/undo/`` or
+``/invite/``) always apply; the paths where the project's URLconf mounts the link,
+undo, invitation and poll views are added to them once the URLconf can be loaded, so
+a project that routes them elsewhere is covered too. A line logged before that (a
+server's master process, or while the URLconf is being imported) gets the defaults.
 """
 
 from __future__ import annotations
@@ -29,11 +29,16 @@ __all__ = ["RedactLinkTokens", "RedactSecrets", "redact"]
 #: ``next`` parameter), up to the next delimiter: whatever was typed there, a live
 #: token, one with a stray character, or one cut short. Too much redacted costs nothing.
 _SECRET_SEGMENT = re.compile(
-    r"((?:/|%2f)(?:link|requests|undo)(?:/|%2f))[^/?#&\s\"'<>\\]+", re.IGNORECASE
+    r"((?:/|%2f)(?:link|requests|undo|invite)(?:/|%2f))[^/?#&\s\"'<>\\]+", re.IGNORECASE
 )
 _REDACTED = r"\1[redacted]"
 #: The secret-bearing URLs of the app, reversed with a placeholder for the secret.
-_SECRET_URLS = ("passwordless:link", "passwordless:email-undo", "passwordless-api:request")
+_SECRET_URLS = (
+    "passwordless:link",
+    "passwordless:email-undo",
+    "passwordless:invitation",
+    "passwordless-api:request",
+)
 _PLACEHOLDER = "0redacted0"
 _mounted: dict[str, re.Pattern[str] | None] = {}
 _resolving = threading.local()

@@ -18,6 +18,7 @@ from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 
 from passwordless.models import AuthEvent
+from passwordless.services import invitations
 from tests.api_client import ApiClient
 from tests.attacker import Browser
 from tests.conftest import CODE_RE, Delivered, RateLimitClock
@@ -88,6 +89,9 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     fourth = mailbox("carol@example.org")
 
     Browser(site).start("bounce@example.org")  # delivery failed
+    # A bot fills the honeypot: everyone's answer, no mail, the event.
+    assert Browser(site).start("bot@example.org", website="http://spam.example").status_code == 302
+    invitations.invite(["guest@example.org"])  # invited
 
     api = ApiClient(site)
     request_id = api.send("dave@example.org").json()["request_id"]
@@ -142,6 +146,10 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
     secrets += [d.code for d in delivered]
     secrets += [d.link for d in delivered]
     secrets += [d.link.rstrip("/").rsplit("/", 1)[1] for d in delivered]
+    invitation = next(m for m in mail.outbox if m.to == ["guest@example.org"])
+    invite_token = re.search(r"/invite/([A-Za-z0-9_-]+)/", str(invitation.body))
+    assert invite_token is not None
+    secrets.append(invite_token.group(1))
     keys = [key for key in session_keys if key]
     # The attacker's own HTTP client (urllib3) logs the URLs it fetches: not the app's sink.
     server_logs = "\n".join(
@@ -163,6 +171,6 @@ def test_every_event_is_audited_and_no_secret_reaches_any_sink(
             assert not re.search(pattern, text), f"a secret reached the {sink}"
     # The five sign-in emails, and Dave's security notices: a passkey added, a new
     # sign-in (by it), the passkey removed.
-    notices = [m for m in mail.outbox if not CODE_RE.search(str(m.body))]
-    assert len(mail.outbox) - len(notices) == 5
+    notices = [m for m in mail.outbox if not CODE_RE.search(str(m.body)) and m is not invitation]
+    assert len(mail.outbox) - len(notices) == 5 + 1  # and the invitation
     assert [m.to for m in notices] == [["dave@example.org"]] * 3, [m.subject for m in notices]

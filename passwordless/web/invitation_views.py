@@ -46,6 +46,9 @@ class InvitationView(View):
         sessions.remember_request(request, started.login_request)
         response = redirect("passwordless:code")
         sessions.bind_browser(response, started)
+        # A redirect's own policy replaces the page's: without this, the code page's
+        # request would carry this URL, token and all, as its Referer.
+        response["Referrer-Policy"] = "no-referrer"
         return response
 
     def page(self, context: dict[str, str], error: SignInError | None = None) -> HttpResponse:
