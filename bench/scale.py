@@ -1,7 +1,7 @@
 """At scale: verify latency against table size, the purge, and one worker's mail throughput.
 
 On this machine's PostgreSQL (a database of its own, ``passwordless_bench_scale``,
-created and migrated if missing and emptied at each run) and Redis (database 0
+dropped, created and migrated at each run) and Redis (database 0
 for the cache, the sessions, the rate limits and the Celery broker, each under
 its own key prefix: the one database that no other benchmark or test flushes):
 
@@ -203,11 +203,12 @@ TABLES = (
 
 
 def prepare_database() -> None:
-    """Create the database if missing, migrate it, and empty its tables."""
+    """Create the database anew and migrate it: one left by an earlier run may hold a
+    migration as it was then (an unreleased one changes until it ships)."""
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
         name = TARGET.database
-        if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            db.execute(f'CREATE DATABASE "{name}"')
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{name}"')
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
