@@ -514,8 +514,12 @@ def test_a_planned_failover_moves_every_connection_off_the_old_primary(
         f"lost {len(lost)} (ended {[round(s.ended - switched, 1) for s in lost]}s after the "
         "switch)"
     )
+    # A session created on the old primary in the switch's last moment is gone from the new
+    # one: saving it again finds nothing to update (``config.session_store``'s SET XX), and
+    # Django answers 400 (SessionInterrupted), as for a session ended meanwhile; the person
+    # starts again. That is the loss counted above, never a 500.
     statuses = {a.status for a in traffic.answers}
-    assert statuses <= {200, 302, 503}, statuses
+    assert statuses <= {200, 302, 400, 503}, statuses
     assert "Traceback" not in log, log[-3000:]
     # Until each process has asked the Sentinels again (SentinelPrimaryPool.CHECK_INTERVAL,
     # with a margin), a sign-in may still land on the old primary; none after that.
