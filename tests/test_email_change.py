@@ -15,11 +15,10 @@ from django.test import Client, RequestFactory
 from accounts.models import User
 from passwordless import signals
 from passwordless.errors import SignInError
-from passwordless.models import EmailChange, LoginRequest, UserSession
+from passwordless.models import EmailChange, LoginRequest
 from passwordless.services import email_change
-from passwordless.services.sessions import SESSION_TRACKING_KEY
 from tests.conftest import CODE_RE, LINK_RE, Delivered, FrozenClock
-from tests.helpers import wrong_code
+from tests.helpers import browsers_signed_in, session_row, wrong_code
 
 pytestmark = pytest.mark.django_db
 
@@ -36,18 +35,7 @@ def signed_in(
     settings.PASSWORDLESS_SEND_RATES_PER_EMAIL = "100/m"
     User.objects.create_user(OLD)
 
-    def sign_in(c: Client | None = None) -> Client:
-        c = c or Client()
-        delivered = start_sign_in(OLD, c)
-        assert delivered is not None
-        assert c.post("/auth/code/", {"code": delivered.code}).status_code == 302
-        return c
-
-    return sign_in
-
-
-def _row(c: Client) -> UserSession:
-    return UserSession.objects.get(public_id=c.session[SESSION_TRACKING_KEY])
+    return browsers_signed_in(start_sign_in, OLD)
 
 
 def _ask(c: Client, capture: Any, email: str = NEW) -> Any:
@@ -99,8 +87,8 @@ def test_a_change_by_code_keeps_this_session_ends_the_others_and_tells_the_old_a
     assert done.status_code == 302 and done["Location"] == "/auth/email/"
     assert User.objects.get().email == NEW
     assert b"Your email address is now new.alice@example.org" in laptop.get("/").content
-    assert _row(laptop).ended_at is None
-    assert _row(phone).ended_at is not None
+    assert session_row(laptop).ended_at is None
+    assert session_row(phone).ended_at is not None
     assert phone.get("/auth/sessions/").status_code == 302  # signed out
     assert not LoginRequest.objects.filter(email=OLD, status="pending").exists()
 
@@ -127,7 +115,7 @@ def test_asking_needs_a_fresh_step_up_on_the_page_and_in_the_service(
     refused = laptop.post("/auth/email/", {"email": NEW})
     assert refused["Location"].startswith("/auth/reauthenticate/")
     with pytest.raises(SignInError) as error:
-        email_change.request_change(_row(laptop), NEW, request=None)
+        email_change.request_change(session_row(laptop), NEW, request=None)
     assert error.value.code == "reauthentication_required"
     assert not EmailChange.objects.exists() and not mail.outbox[1:]
 
@@ -143,7 +131,7 @@ def test_the_same_address_or_an_invalid_one_is_a_clear_error(
     empty = laptop.post("/auth/email/", {"email": ""})
     assert empty.status_code == 400 and b"Enter the new email address" in empty.content
     with pytest.raises(SignInError) as error:
-        email_change.request_change(_row(laptop), "x" * 5000, request=None)
+        email_change.request_change(session_row(laptop), "x" * 5000, request=None)
     assert error.value.code == "email_invalid"
     assert not EmailChange.objects.exists()
 
@@ -171,7 +159,7 @@ def test_the_address_taken_before_the_code_is_used_changes_nothing(
     User.objects.create_user(NEW)  # someone signed up with it meanwhile
     refused = _confirm(laptop, django_capture_on_commit_callbacks, code)
     assert refused.status_code == 409 and b"already used by another account" in refused.content
-    assert User.objects.get(pk=_row(laptop).user_id).email == OLD
+    assert User.objects.get(pk=session_row(laptop).user_id).email == OLD
     assert EmailChange.objects.get().confirmed_at is None
     assert not [m for m in mail.outbox if "was changed" in m.subject]
 
@@ -186,7 +174,9 @@ def test_wrong_codes_count_and_the_code_works_only_in_the_session_that_asked(
     assert wrong.status_code == 400 and b"4 attempts left" in wrong.content
     public_id = EmailChange.objects.get().confirmation.public_id
     with pytest.raises(SignInError) as error:
-        email_change.confirm_by_code(public_id, code, user_session=_row(phone), request=None)
+        email_change.confirm_by_code(
+            public_id, code, user_session=session_row(phone), request=None
+        )
     assert error.value.code == "request_not_found"
     # The phone has no change of its own to confirm: its code page sends it to ask.
     assert phone.get("/auth/email/code/")["Location"] == "/auth/email/"
@@ -245,7 +235,7 @@ def test_the_link_confirms_in_one_click_only_in_the_session_that_asked(
         done = laptop.post("/auth/email/link/")
     assert done.status_code == 302 and done["Location"] == "/auth/email/"
     assert User.objects.get().email == NEW
-    assert _row(laptop).ended_at is None
+    assert session_row(laptop).ended_at is None
     again = Client().get(path)
     assert again.status_code == 409  # the link is used
 
@@ -271,7 +261,7 @@ def test_undo_by_post_only_once_and_within_the_period(
         done = victim.post("/auth/email/undo/")
     assert done.status_code == 200 and b"Your address is back" in done.content
     assert User.objects.get().email == OLD
-    assert _row(laptop).ended_at is not None  # every session, the one that changed it too
+    assert session_row(laptop).ended_at is not None  # every session, the one that changed it too
     assert victim.get("/auth/sessions/").status_code == 302  # nobody signed in
     change = EmailChange.objects.get()
     assert change.undone_at is not None
@@ -312,7 +302,7 @@ def test_undo_refuses_an_old_address_another_account_took(
     assert refused.status_code == 409 and b"used by another account" in refused.content
     assert User.objects.filter(email=NEW).exists()
     assert EmailChange.objects.get().undone_at is None
-    assert _row(laptop).ended_at is None
+    assert session_row(laptop).ended_at is None
 
 
 def test_an_unknown_undo_link_is_a_clear_page(client: Client) -> None:
@@ -383,7 +373,7 @@ def test_an_admin_save_still_ends_every_session(
     with django_capture_on_commit_callbacks(execute=True):
         user.email = NEW
         user.save()
-    assert _row(laptop).ended_at is not None
+    assert session_row(laptop).ended_at is not None
     notice = _mail_to(OLD, "was changed")
     assert "Every device" in str(notice.body) and "/undo/" not in str(notice.body)
 
@@ -417,7 +407,7 @@ def test_the_api_changes_the_address_with_a_fresh_step_up(
         )
     assert done.status_code == 200, done.content
     assert done.json()["email"] == NEW and done.json()["user"]["email"] == NEW
-    assert _row(laptop).ended_at is None
+    assert session_row(laptop).ended_at is None
 
     frozen_clock.advance(minutes=6)
     stale = laptop.post(
@@ -454,7 +444,7 @@ def test_the_service_takes_a_request_factory_request(
     signed_in: Callable[..., Client], django_capture_on_commit_callbacks: Any
 ) -> None:
     laptop = signed_in()
-    row = _row(laptop)
+    row = session_row(laptop)
     with django_capture_on_commit_callbacks(execute=True):
         change = email_change.request_change(row, NEW, request=RequestFactory().post("/"))
     assert change.confirmation.purpose == LoginRequest.Purpose.CHANGE_EMAIL

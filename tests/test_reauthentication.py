@@ -20,11 +20,11 @@ from accounts.models import User
 from passwordless.adapter import DefaultAdapter
 from passwordless.api.views import step_up_urls
 from passwordless.decorators import ReauthenticationRequiredMixin, reauthentication_required
-from passwordless.models import LoginRequest, Passkey, UserSession
+from passwordless.models import LoginRequest, Passkey
 from passwordless.services import reauthentication
-from passwordless.services.sessions import SESSION_TRACKING_KEY
 from tests.conftest import CODE_RE, Delivered, FrozenClock
 from tests.factories import UserFactory
+from tests.helpers import browsers_signed_in, session_row
 
 pytestmark = pytest.mark.django_db
 
@@ -50,18 +50,7 @@ def signed_in(
     """A browser signed in by code; each call another one (another device)."""
     settings.PASSWORDLESS_SEND_RATES_PER_EMAIL = "100/m"
 
-    def sign_in(c: Client | None = None) -> Client:
-        c = c or Client()
-        delivered = start_sign_in(EMAIL, c)
-        assert delivered is not None
-        assert c.post("/auth/code/", {"code": delivered.code}).status_code == 302
-        return c
-
-    return sign_in
-
-
-def _row(c: Client) -> UserSession:
-    return UserSession.objects.get(public_id=c.session[SESSION_TRACKING_KEY])
+    return browsers_signed_in(start_sign_in, EMAIL)
 
 
 def _step_up_code(to: str = EMAIL) -> str:
@@ -96,7 +85,7 @@ def test_a_sign_in_counts_as_fresh_for_the_window_only(
     signed_in: Callable[..., Client], frozen_clock: FrozenClock, settings: Any
 ) -> None:
     settings.PASSWORDLESS_REAUTHENTICATION_TIMEOUT = 120
-    row = _row(signed_in())
+    row = session_row(signed_in())
     assert reauthentication.is_fresh(row)
     frozen_clock.advance(seconds=119)
     assert reauthentication.is_fresh(row)
@@ -107,7 +96,7 @@ def test_a_sign_in_counts_as_fresh_for_the_window_only(
 def test_a_proof_is_fresh_for_the_window_then_stale(
     signed_in: Callable[..., Client], frozen_clock: FrozenClock
 ) -> None:
-    row = _row(signed_in())
+    row = session_row(signed_in())
     frozen_clock.advance(minutes=30)
     assert not reauthentication.is_fresh(row)
     reauthentication.record_proof(row, "code")
@@ -119,7 +108,7 @@ def test_a_proof_is_fresh_for_the_window_then_stale(
 
 
 def test_an_ended_session_or_none_is_never_fresh(signed_in: Callable[..., Client]) -> None:
-    row = _row(signed_in())
+    row = session_row(signed_in())
     assert not reauthentication.is_fresh(None)
     row.ended_at = row.created_at
     assert not reauthentication.is_fresh(row)
@@ -134,7 +123,7 @@ def test_ending_another_session_with_a_stale_proof_goes_to_the_step_up_page(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     laptop, phone = signed_in(), signed_in()
-    phone_row = _row(phone)
+    phone_row = session_row(phone)
     frozen_clock.advance(minutes=6)
     refused = laptop.post("/auth/sessions/", {"session": phone_row.public_id})
     assert refused.status_code == 302
@@ -163,17 +152,17 @@ def test_sign_out_everywhere_else_needs_a_fresh_proof(
     frozen_clock.advance(minutes=6)
     refused = laptop.post("/auth/sessions/", {"action": "others"})
     assert _next_of(refused["Location"]) == "/auth/sessions/"
-    assert _row(phone).ended_at is None
-    reauthentication.record_proof(_row(laptop), "code")
+    assert session_row(phone).ended_at is None
+    reauthentication.record_proof(session_row(laptop), "code")
     assert laptop.post("/auth/sessions/", {"action": "others"}).status_code == 302
-    assert _row(phone).ended_at is not None
+    assert session_row(phone).ended_at is not None
 
 
 def test_ending_your_own_session_never_needs_a_step_up(
     signed_in: Callable[..., Client], frozen_clock: FrozenClock
 ) -> None:
     laptop = signed_in()
-    row = _row(laptop)
+    row = session_row(laptop)
     frozen_clock.advance(minutes=60)
     out = laptop.post("/auth/sessions/", {"session": row.public_id})
     assert out["Location"] == "/auth/login/"
@@ -183,9 +172,9 @@ def test_ending_your_own_session_never_needs_a_step_up(
 
 def test_a_fresh_sign_in_ends_another_session_at_once(signed_in: Callable[..., Client]) -> None:
     laptop, phone = signed_in(), signed_in()
-    ended = laptop.post("/auth/sessions/", {"session": _row(phone).public_id})
+    ended = laptop.post("/auth/sessions/", {"session": session_row(phone).public_id})
     assert ended["Location"] == "/auth/sessions/"
-    assert _row(phone).ended_at is not None
+    assert session_row(phone).ended_at is not None
 
 
 # The step-up page.
@@ -237,10 +226,10 @@ def test_a_wrong_step_up_code_is_refused_with_the_attempts_left(
     page = c.post("/auth/reauthenticate/", {"action": "verify", "code": wrong})
     assert page.status_code == 400
     assert b"That code isn&#x27;t right" in page.content
-    assert not reauthentication.is_fresh(_row(c))
+    assert not reauthentication.is_fresh(session_row(c))
     malformed = c.post("/auth/reauthenticate/", {"action": "verify", "code": "12"})
     assert malformed.status_code == 400
-    assert not reauthentication.is_fresh(_row(c))
+    assert not reauthentication.is_fresh(session_row(c))
 
 
 def test_verifying_before_sending_asks_for_a_code_first(
@@ -341,7 +330,7 @@ def test_the_decorator_and_mixin_let_a_fresh_session_through_and_send_a_stale_on
     refused = view(_request(c))
     assert refused.status_code == 302
     assert _next_of(refused["Location"]) == "/account/export/"
-    reauthentication.record_proof(_row(c), "passkey")
+    reauthentication.record_proof(session_row(c), "passkey")
     assert view(_request(c)).content == b"done"
 
 
@@ -382,8 +371,8 @@ def test_the_adapter_hook_decides_which_actions_need_a_step_up(
     assert _plain_view(_request(laptop)).status_code == 302  # "sensitive" still needs it
     refused = laptop.post("/auth/sessions/", {"action": "others"})
     assert refused["Location"].startswith("/auth/reauthenticate/")  # still needed
-    laptop.post("/auth/sessions/", {"session": _row(phone).public_id})
-    assert _row(phone).ended_at is not None  # the project said this one needs none
+    laptop.post("/auth/sessions/", {"session": session_row(phone).public_id})
+    assert session_row(phone).ended_at is not None  # the project said this one needs none
 
 
 def test_the_default_adapter_asks_for_every_listed_action() -> None:
@@ -451,7 +440,7 @@ def test_an_admin_change_with_a_fresh_proof_goes_through(
 ) -> None:
     victim = UserFactory.create(email="bob@example.org")
     frozen_clock.advance(minutes=6)
-    reauthentication.record_proof(_row(staff), "code")
+    reauthentication.record_proof(session_row(staff), "code")
     delete = staff.post(f"/admin/accounts/user/{victim.pk}/delete/", {"post": "yes"})
     assert delete["Location"] == "/admin/accounts/user/"
     assert not User.objects.filter(pk=victim.pk).exists()
@@ -467,6 +456,6 @@ def test_the_step_up_request_is_bound_to_the_session_and_never_signs_in(
     with django_capture_on_commit_callbacks(execute=True):
         laptop.post("/auth/reauthenticate/", {"action": "send"})
     step_up = LoginRequest.objects.get(purpose=LoginRequest.Purpose.REAUTHENTICATE)
-    assert step_up.session == _row(laptop)
+    assert step_up.session == session_row(laptop)
     assert step_up.email == EMAIL and step_up.expires_at > frozen_clock.current
     assert step_up.expires_at - frozen_clock.current <= timedelta(minutes=15)
